@@ -1,0 +1,38 @@
+// Weight layouts: how the rows of a weight are arranged in memory. Model files store weights
+// row_major ([out, in], each row a run of blocks). The layout passes rewrite a weight's IR type to a
+// target layout that a backend's kernels read fastest; each target layout is defined here, once:
+// its byte arrangement (documented at its enumerator), how to produce it from row_major bytes, and
+// how to read a row back (so the reference interpreter can run any module, repacked or not).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "aprc/formats/formats.h"
+
+namespace aprc {
+
+enum class WeightLayout : uint8_t {
+  RowMajor,  // [out, in], row after row, each row a run of blocks: as model files store weights
+};
+
+const char* layout_name(WeightLayout layout);
+std::optional<WeightLayout> layout_from_name(std::string_view name);
+
+// Whether `layout` is defined for weights of `dtype` (a layout is usually specific to a format).
+bool layout_supports(WeightLayout layout, DType dtype);
+
+// Bytes of a [rows, cols] weight of `dtype` in `layout`.
+std::optional<uint64_t> layout_bytes(WeightLayout layout, DType dtype, int64_t rows, int64_t cols,
+                                     ScaleGranularity scales = ScaleGranularity::PerChannel);
+
+// Rearranges a row_major tensor into `layout`.
+std::vector<uint8_t> repack(WeightLayout layout, const TensorView& row_major);
+
+// Dequantizes rows [row_begin, row_end) of a tensor stored in `layout`.
+void dequantize_rows_in_layout(WeightLayout layout, const TensorView& view, int64_t row_begin,
+                               int64_t row_end, float* out);
+
+}  // namespace aprc
