@@ -1,0 +1,89 @@
+// What one generated kernel computes, independent of the backend that generates it.
+//
+// The schedule builder turns each op of a lowered aprc function into a KernelSpec plus argument
+// bindings; the CPU and CUDA code generators each turn a KernelSpec into code. Two steps with
+// equal specs share one kernel. The argument order of every kind is fixed here, and both backends
+// follow it, so that a schedule step means the same thing on every target.
+//
+// Activations are f32, row-major [T, cols] (one row per token). Weights are described by their
+// encoding, layout and shape, exactly as their IR type says.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "aprc/formats/formats.h"
+#include "aprc/formats/layouts.h"
+
+namespace aprc {
+
+struct WeightDesc {
+  DType dtype = DType::F32;
+  WeightLayout layout = WeightLayout::RowMajor;
+  ScaleGranularity scales = ScaleGranularity::PerChannel;  // fp8 only
+  int64_t rows = 0;  // out (1 for a 1-D vector)
+  int64_t cols = 0;  // in
+  bool operator==(const WeightDesc&) const = default;
+};
+
+enum class KernelKind {
+  // out[t] = dequant(table[ids[t]])              args: ids(i32[T]), table, out[T,H]
+  Embedding,
+  // out = x / rms(x) * gamma                    args: x[T,H], gamma, out[T,H]
+  RmsNorm,
+  // out_i = prologue(x) @ W_i^T (+ b_i), then the epilogue.
+  //   args: x[T,K], [gamma if has_norm], [residual[T,N] if epilogue == Residual],
+  //         W_0..W_{n-1}, [b_0..b_{n-1} if has_bias], outputs
+  //   outputs: one per weight (None), one (SwiGLU: silu(x@W_0^T) * (x@W_1^T); Residual:
+  //   residual + x@W_0^T; the output may alias the residual).
+  //   CPU parallel extent: sum of the weights' rows (SwiGLU: rows of W_0); chunks are row ranges.
+  Linear,
+  // In place rotate-half (NeoX) RoPE of `heads` heads at positions pos..pos+T-1.
+  //                                             args: x[T,heads*head_dim]
+  Rope,
+  // Writes k and v rows into layer caches at positions pos..pos+T-1; with rope, k is rotated first
+  // (and written back rotated into k too).
+  //   args: k[T,kv_heads*head_dim], v[T,kv_heads*head_dim], cache_k, cache_v
+  KvAppend,
+  // Causal grouped-query attention of q (T tokens at pos..pos+T-1) over cache positions
+  // [0, pos+t]; softmax(q.k * scale) v.   args: q[T,heads*head_dim], cache_k, cache_v, out
+  Attention,
+  // Elementwise over [T, cols]:  Silu: out = x*sigmoid(x) (args x,out); Mul/Add: out = a op b (a,b,out)
+  Silu,
+  Mul,
+  Add,
+};
+
+enum class Epilogue { None, SwiGLU, Residual };
+
+struct KernelSpec {
+  KernelKind kind = KernelKind::Add;
+
+  // Linear / Embedding / RmsNorm
+  std::vector<WeightDesc> weights;  // Linear: W_i; Embedding: table; RmsNorm: gamma
+  std::vector<WeightDesc> biases;   // Linear: empty, or one per weight
+  bool has_norm = false;            // Linear: RMSNorm prologue with `norm` as gamma
+  WeightDesc norm;
+  Epilogue epilogue = Epilogue::None;
+  double eps = 1e-6;
+
+  // Rope / KvAppend / Attention
+  int64_t heads = 0;     // Rope: heads rotated; Attention: query heads
+  int64_t kv_heads = 0;  // KvAppend / Attention
+  int64_t head_dim = 0;
+  double theta = 1e6;
+  bool rope = false;  // KvAppend: rotate k before appending
+  float scale = 0;    // Attention: softmax scale (1/sqrt(head_dim))
+  DType cache_dtype = DType::F32;
+
+  // Elementwise, RmsNorm, Embedding: row width
+  int64_t cols = 0;
+
+  bool operator==(const KernelSpec&) const = default;
+
+  // A stable, readable, unique name, e.g. "linear_norm_q4_k_768x256_q4_k_256x256__swiglu".
+  std::string name() const;
+};
+
+}  // namespace aprc
