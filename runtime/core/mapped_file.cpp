@@ -39,6 +39,24 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   return std::shared_ptr<const MappedFile>(new MappedFile(path, data, size));
 }
 
+std::shared_ptr<const MappedFile> MappedFile::anonymous(std::string name, size_t size,
+                                                       const std::function<void(uint8_t*)>& fill) {
+  uint8_t* data = nullptr;
+  if (size > 0) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      throw_bad_input(name + ": cannot allocate " + std::to_string(size) + " bytes: " + std::strerror(errno));
+    data = static_cast<uint8_t*>(p);
+  }
+  // Owned from here on, so that an exception from `fill` unmaps the memory.
+  std::shared_ptr<const MappedFile> mapped(new MappedFile(std::move(name), data, size));
+  if (size > 0) {
+    fill(data);
+    ::mprotect(data, size, PROT_READ);
+  }
+  return mapped;
+}
+
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

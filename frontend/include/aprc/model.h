@@ -13,27 +13,10 @@
 
 #include "aprc/formats/formats.h"
 #include "aprc/mapped_file.h"
+#include "aprc/model_config.h"
 #include "aprc/tokenizer_data.h"
 
 namespace aprc {
-
-enum class RopeType { Neox, Normal };
-
-struct ModelConfig {
-  std::string architecture = "qwen2";
-  int64_t hidden_size = 0;
-  int64_t num_layers = 0;
-  int64_t num_heads = 0;
-  int64_t num_kv_heads = 0;
-  int64_t head_dim = 0;
-  int64_t intermediate_size = 0;
-  int64_t vocab_size = 0;
-  double rope_theta = 1e6;
-  RopeType rope_type = RopeType::Neox;
-  double rms_norm_eps = 1e-6;
-  int64_t max_position_embeddings = 32768;
-  bool tied_embeddings = false;
-};
 
 // One tensor under its canonical (Hugging Face) name.
 struct TensorRef {

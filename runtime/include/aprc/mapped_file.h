@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -14,6 +15,11 @@ class MappedFile {
  public:
   // Throws Error(BadInput) naming the path when it cannot be opened or mapped.
   static std::shared_ptr<const MappedFile> open(const std::string& path);
+  // Bytes made in memory rather than read from a file (synthetic weights): an anonymous mapping of
+  // `size` bytes that `fill` writes once, read-only afterwards. `name` stands in for the path in
+  // messages. Throws Error(BadInput) when the memory cannot be had.
+  static std::shared_ptr<const MappedFile> anonymous(std::string name, size_t size,
+                                                     const std::function<void(uint8_t*)>& fill);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
