@@ -57,4 +57,12 @@ std::string layer(int64_t i, const char* rest);  // model.layers.I.<rest>
 // Face folder. Checks the tensors against the config (names present, shapes consistent).
 Model load_model(const std::string& path);
 
+// The checks load_model makes, for models built in memory. check_config: the numbers are positive,
+// in range and consistent (heads divisible by kv heads, ...); `path` names the source in errors.
+// check_model: check_config, then every required tensor is present with the shape the config
+// implies and a byte size matching its dtype, no layer tensor lies beyond num_layers, and the
+// tokenizer fits the vocabulary.
+void check_config(const ModelConfig& config, const std::string& path);
+void check_model(const Model& model);
+
 }  // namespace aprc
