@@ -53,22 +53,11 @@ uint64_t name_key(const std::string& name) {
   return h;
 }
 
-// The f16 nearest below a positive float under 65504 (normal or subnormal): block scales drawn at
-// random need no rounding, only a valid half.
-uint16_t positive_to_f16(float v) {
-  if (v >= 0x1p-14f) {
-    uint32_t u;
-    std::memcpy(&u, &v, 4);
-    return static_cast<uint16_t>((((u >> 23) - 112) << 10) | ((u >> 13) & 0x3ff));
-  }
-  return static_cast<uint16_t>(v * 0x1p24f);  // subnormal: mantissa * 2^-24
-}
-
 // Random block scales in [v, 2v): they vary across blocks by up to 2x, as real ones do.
 struct ScaleRange {
   float v;
   explicit ScaleRange(float lowest) : v(lowest) {}
-  uint16_t draw(RowRandom& r) const { return positive_to_f16(v * (1.5f + 0.5f * r.uniform())); }
+  uint16_t draw(RowRandom& r) const { return f32_to_f16(v * (1.5f + 0.5f * r.uniform())); }
 };
 
 void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
@@ -102,7 +91,7 @@ void generate_row(DType dtype, int64_t cols, float a, bool is_norm, RowRandom& r
     case DType::F16:
       for (int64_t i = 0; i < cols; ++i) {
         const float v = is_norm ? 1.0f + 0.25f * r.uniform() : a * r.uniform();
-        put16(out + 2 * i, static_cast<uint16_t>(positive_to_f16(std::fabs(v)) | (v < 0 ? 0x8000 : 0)));
+        put16(out + 2 * i, f32_to_f16(v));
       }
       return;
     case DType::Q8_0: {
