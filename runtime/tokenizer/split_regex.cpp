@@ -142,8 +142,11 @@ std::string known_pre_tokenizer_regex(std::string_view pre) {
   // a run goes with the word after it).
   static const char* const kQwen2 =
       R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  // GPT-2's: what Hugging Face's ByteLevel pre-tokenizer splits by when tokenizer.json gives no regex.
+  static const char* const kGpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
   // llama.cpp's names for tokenizers that split as Qwen2 does.
   if (pre == "qwen2" || pre == "deepseek-r1-qwen" || pre == "megrez") return kQwen2;
+  if (pre == "gpt2") return kGpt2;
   return {};
 }
 

@@ -214,7 +214,7 @@ Tokenizer::Tokenizer(const TokenizerData& data, std::string source) : impl_(std:
     m.bad("model '" + data.model + "' is not supported (aprc reads byte-level BPE, 'gpt2')");
   std::string pattern = data.pre_regex.empty() ? known_pre_tokenizer_regex(data.pre) : data.pre_regex;
   if (pattern.empty())
-    m.bad("unknown pre-tokenizer '" + data.pre + "' (aprc knows qwen2, deepseek-r1-qwen and megrez; "
+    m.bad("unknown pre-tokenizer '" + data.pre + "' (aprc knows qwen2, deepseek-r1-qwen, megrez and gpt2; "
           "a tokenizer.json carries its own regex)");
   m.regex = std::make_unique<SplitRegex>(pattern, m.source);
   m.build_vocab();

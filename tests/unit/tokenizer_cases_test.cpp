@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aprc/error.h"
+#include "aprc/model.h"
 #include "tokenizer_test_util.h"
 
 namespace aprc {
@@ -29,16 +30,35 @@ std::vector<Case> load_cases() {
   return cases;
 }
 
-TEST(QwenTokenizer, EncodesAllFixtureCasesExactly) {
-  APRC_REQUIRE_FIXTURE("qwen-tokenizer-cases.jsonl");
-  APRC_REQUIRE_QWEN_TOKENIZER();
-  const Tokenizer& tok = *test::qwen_tokenizer();
+void expect_all_cases(const Tokenizer& tok) {
   auto cases = load_cases();
   ASSERT_EQ(cases.size(), 50u);
   for (const Case& c : cases) {
     EXPECT_EQ(tok.encode(c.text), c.ids) << "text: " << c.text;
     EXPECT_EQ(tok.decode(c.ids), c.decoded) << "text: " << c.text;
   }
+}
+
+TEST(QwenTokenizer, EncodesAllFixtureCasesExactly) {
+  APRC_REQUIRE_FIXTURE("qwen-tokenizer-cases.jsonl");
+  APRC_REQUIRE_QWEN_TOKENIZER();
+  expect_all_cases(*test::qwen_tokenizer());
+}
+
+TEST(QwenTokenizer, FromGgufGivesTheSameIdsAsFromTokenizerJson) {
+  APRC_REQUIRE_FIXTURE("qwen-tokenizer-cases.jsonl");
+  APRC_REQUIRE_FIXTURE("qwen2-tiny-q4km.gguf");
+  const std::string path = test::fixtures_dir() + "/qwen2-tiny-q4km.gguf";
+  Model model = load_model(path);
+  EXPECT_TRUE(model.tokenizer.pre_regex.empty());  // GGUF names the pre-tokenizer: "qwen2"
+  EXPECT_EQ(model.tokenizer.pre, "qwen2");
+  Tokenizer tok(model.tokenizer, path);
+  expect_all_cases(tok);
+  EXPECT_EQ(tok.size(), 151936);
+  EXPECT_TRUE(tok.is_stop(151645));
+  EXPECT_TRUE(tok.is_stop(151643));
+  // The [PADn] rows past the vocabulary decode to nothing.
+  EXPECT_EQ(tok.decode(std::vector<int32_t>{9707, 151935}), "Hello");
 }
 
 TEST(QwenTokenizer, EncodesControlTokensOnlyWhenAllowed) {
@@ -62,7 +82,7 @@ TEST(QwenTokenizer, StopsOnImEndEndOfTextAndEos) {
   EXPECT_TRUE(tok.is_stop(151643));  // <|endoftext|>
   EXPECT_FALSE(tok.is_stop(151644));  // <|im_start|>
   EXPECT_FALSE(tok.is_stop(9707));
-  TokenizerData d = test::tokenizer_data_from_json(test::fixtures_dir() + "/qwen-tokenizer/tokenizer.json");
+  TokenizerData d = load_tokenizer_json(test::fixtures_dir() + "/qwen-tokenizer/tokenizer.json");
   d.eos_id = 30;
   EXPECT_TRUE(Tokenizer(d).is_stop(30));
 }

@@ -65,7 +65,7 @@ TEST(Qwen2Split, WhitespaceIsUnicodeWhiteSpaceNotPcre2Space) {
 
 TEST(Qwen2Split, IsTheRegexOfQwensTokenizerJson) {
   APRC_REQUIRE_FIXTURE("qwen-tokenizer/tokenizer.json");
-  auto d = test::tokenizer_data_from_json(test::fixtures_dir() + "/qwen-tokenizer/tokenizer.json");
+  auto d = load_tokenizer_json(test::fixtures_dir() + "/qwen-tokenizer/tokenizer.json");
   EXPECT_EQ(d.pre_regex, known_pre_tokenizer_regex("qwen2"));
   EXPECT_EQ(known_pre_tokenizer_regex("deepseek-r1-qwen"), known_pre_tokenizer_regex("qwen2"));
   EXPECT_EQ(known_pre_tokenizer_regex("no-such-tokenizer"), "");
@@ -86,6 +86,11 @@ TEST(Qwen2Split, PiecesCoverRandomText) {
     }
     EXPECT_EQ(joined, text);
   }
+}
+
+TEST(Gpt2Split, ByteLevelDefault) {
+  SplitRegex gpt2(known_pre_tokenizer_regex("gpt2"), "test");
+  EXPECT_EQ(split(gpt2, "Hello world's 123!!  x"), (Pieces{"Hello", " world", "'s", " 123", "!!", " ", " x"}));
 }
 
 TEST(OnigToPcre2, RewritesTheEscapesThatDiffer) {

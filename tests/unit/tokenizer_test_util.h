@@ -6,12 +6,12 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "aprc/tokenizer.h"
 #include "aprc/tokenizer_data.h"
+#include "aprc/tokenizer_json.h"
 
 namespace aprc::test {
 
@@ -29,36 +29,12 @@ inline bool fixture_exists(const std::string& name) {
   GTEST_SKIP() << "fixture " << ::aprc::test::fixtures_dir() << "/" << (name)                \
                << " is absent (set APRC_FIXTURES to the shared fixtures folder)"
 
-// Until the frontend's load_tokenizer_json lands: the few fields of a Qwen tokenizer.json that
-// TokenizerData holds, read directly.
-inline TokenizerData tokenizer_data_from_json(const std::string& path) {
-  std::ifstream in(path);
-  nlohmann::json j = nlohmann::json::parse(in);
-  TokenizerData d;
-  const auto& vocab = j["model"]["vocab"];
-  size_t n = vocab.size();
-  for (const auto& a : j["added_tokens"]) n = std::max<size_t>(n, a["id"].get<size_t>() + 1);
-  d.tokens.resize(n);
-  d.token_types.assign(n, TokenType::Normal);
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) d.tokens[it.value().get<size_t>()] = it.key();
-  for (const auto& a : j["added_tokens"]) {
-    size_t id = a["id"].get<size_t>();
-    d.tokens[id] = a["content"].get<std::string>();
-    d.token_types[id] = a["special"].get<bool>() ? TokenType::Control : TokenType::UserDefined;
-  }
-  for (const auto& m : j["model"]["merges"])
-    d.merges.push_back(m.is_string() ? m.get<std::string>() : m[0].get<std::string>() + " " + m[1].get<std::string>());
-  for (const auto& p : j["pre_tokenizer"]["pretokenizers"])
-    if (p["type"] == "Split") d.pre_regex = p["pattern"]["Regex"].get<std::string>();
-  return d;
-}
-
 // The Qwen tokenizer of the fixtures (built once; nullptr when the fixture is absent).
 inline const Tokenizer* qwen_tokenizer() {
   static const Tokenizer* t = [] () -> const Tokenizer* {
     std::string path = fixtures_dir() + "/qwen-tokenizer/tokenizer.json";
     if (!std::ifstream(path).good()) return nullptr;
-    return new Tokenizer(tokenizer_data_from_json(path), path);
+    return new Tokenizer(load_tokenizer_json(path), path);
   }();
   return t;
 }

@@ -4,5 +4,7 @@
 namespace aprc {
 
 int cmd_version(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_detokenize(int argc, char** argv);
 
 }  // namespace aprc

@@ -6,6 +6,8 @@
 int main(int argc, char** argv) {
   static const aprc::cli::Command kCommands[] = {
       {"version", "print the version", aprc::cmd_version},
+      {"tokenize", "print the token ids of a text", aprc::cmd_tokenize},
+      {"detokenize", "print the text of token ids", aprc::cmd_detokenize},
   };
   return aprc::cli::run_main("aprc", argc, argv, kCommands);
 }
