@@ -220,7 +220,7 @@ class ModuleBuilder {
 
     mlir::OpBuilder::InsertionGuard guard(b_);
     auto fn = b_.create<mlir::func::FuncOp>(name_loc(name), name, fn_type);
-    mlir::Block* body = fn.addEntryBlock();
+    mlir::Block* body = b_.createBlock(&fn.getBody(), {}, {ids_type, b_.getIndexType()}, {name_loc("ids"), name_loc("pos")});
     b_.setInsertionPointToStart(body);
     Value ids = body->getArgument(0), pos = body->getArgument(1);
 

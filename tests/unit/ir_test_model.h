@@ -1,0 +1,42 @@
+// Small synthetic Qwen2-shaped models with random weights in any mix of encodings, for the IR and
+// interpreter tests (no model file needed). Quantized tensors are random blocks whose f16 scales
+// are set to magnitudes that give weights of about 1/sqrt(in), so activations stay finite.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "aprc/model.h"
+
+namespace aprc::testing {
+
+struct TestModelSpec {
+  int64_t hidden = 256;
+  int64_t layers = 2;
+  int64_t heads = 4;
+  int64_t kv_heads = 2;
+  int64_t head_dim = 64;
+  int64_t intermediate = 512;
+  int64_t vocab = 301;
+  int64_t max_positions = 64;
+  bool tied = false;
+  bool qkv_biases = true;
+  DType embed = DType::Q4_K, q = DType::Q8_0, k = DType::Q5_0, v = DType::Q6_K, o = DType::Q4_K;
+  DType gate = DType::Q5_K, up = DType::AprQ4, down = DType::Q6_K, lm_head = DType::Q8_0;
+  DType norm = DType::F32, bias = DType::F32;
+  uint32_t seed = 1;
+};
+
+// The Model and the bytes its tensors view.
+struct TestModel {
+  Model model;
+  std::vector<std::vector<uint8_t>> storage;
+};
+
+std::unique_ptr<TestModel> make_test_model(const TestModelSpec& spec);
+
+// A [rows, cols] tensor of `dtype` with random values of about `magnitude`.
+std::vector<uint8_t> random_tensor(DType dtype, int64_t rows, int64_t cols, float magnitude, uint32_t seed);
+
+}  // namespace aprc::testing
