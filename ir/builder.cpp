@@ -54,20 +54,11 @@ class ModuleBuilder {
  private:
   // --- model checks and declarations -------------------------------------------------------
 
+  // The frontend's config checks, plus what the IR cannot express.
   void check_config() const {
-    const ModelConfig& c = config_;
-    auto bad = [&](const std::string& what) { throw_bad_input(model_.path + ": config: " + what); };
-    if (c.hidden_size <= 0 || c.num_layers <= 0 || c.num_heads <= 0 || c.num_kv_heads <= 0 || c.head_dim <= 0 ||
-        c.intermediate_size <= 0 || c.vocab_size <= 0 || c.max_position_embeddings <= 0)
-      bad("hidden_size, num_layers, num_heads, num_kv_heads, head_dim, intermediate_size, vocab_size and "
-          "max_position_embeddings must all be positive");
-    if (c.num_heads % c.num_kv_heads != 0)
-      bad("num_heads " + std::to_string(c.num_heads) + " is not a multiple of num_kv_heads " +
-          std::to_string(c.num_kv_heads));
-    if (c.head_dim % 2 != 0) bad("head_dim " + std::to_string(c.head_dim) + " is odd (rope rotates halves)");
-    if (c.rope_type != RopeType::Neox) bad("rope type 'normal' is not supported (Qwen2 uses NeoX rotate-half)");
-    if (!(c.rope_theta > 0)) bad("rope_theta must be positive");
-    if (!(c.rms_norm_eps >= 0)) bad("rms_norm_eps must not be negative");
+    aprc::check_config(config_, model_.path);
+    if (config_.rope_type != RopeType::Neox)
+      throw_bad_input(model_.path + ": config: rope type 'normal' is not supported (Qwen2 uses NeoX rotate-half)");
   }
 
   mlir::DictionaryAttr config_attr() {

@@ -160,7 +160,7 @@ TEST(IrBuilder, RefusesModelsItCannotExpress) {
 
   Model bad_heads = base->model;
   bad_heads.config.num_kv_heads = 3;
-  EXPECT_EQ(error_of(bad_heads), "synthetic-model: config: num_heads 4 is not a multiple of num_kv_heads 3");
+  EXPECT_EQ(error_of(bad_heads), "synthetic-model: config 'num_kv_heads' (3) does not divide 'num_heads' (4)");
 
   Model normal_rope = base->model;
   normal_rope.config.rope_type = RopeType::Normal;

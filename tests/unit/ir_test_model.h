@@ -1,6 +1,6 @@
 // Small synthetic Qwen2-shaped models with random weights in any mix of encodings, for the IR and
-// interpreter tests (no model file needed). Quantized tensors are random blocks whose f16 scales
-// are set to magnitudes that give weights of about 1/sqrt(in), so activations stay finite.
+// interpreter tests (no model file needed): normal values of about 1/sqrt(in), quantized by
+// formats/, so that activations stay near unit scale through the layers.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +36,7 @@ struct TestModel {
 
 std::unique_ptr<TestModel> make_test_model(const TestModelSpec& spec);
 
-// A [rows, cols] tensor of `dtype` with random values of about `magnitude`.
+// A [rows, cols] tensor of `dtype` holding normal values of standard deviation `magnitude`.
 std::vector<uint8_t> random_tensor(DType dtype, int64_t rows, int64_t cols, float magnitude, uint32_t seed);
 
 }  // namespace aprc::testing
