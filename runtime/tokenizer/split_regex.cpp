@@ -175,7 +175,7 @@ SplitRegex::~SplitRegex() = default;
 SplitRegex::SplitRegex(SplitRegex&&) noexcept = default;
 SplitRegex& SplitRegex::operator=(SplitRegex&&) noexcept = default;
 
-void SplitRegex::split(std::string_view text, std::vector<std::string_view>& pieces) const {
+void SplitRegex::split(std::string_view text, const std::function<void(std::string_view)>& piece) const {
   if (text.empty()) return;
   std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
       pcre2_match_data_create_from_pattern(impl_->code, nullptr), pcre2_match_data_free);
@@ -199,11 +199,11 @@ void SplitRegex::split(std::string_view text, std::vector<std::string_view>& pie
       while (search < text.size() && (static_cast<unsigned char>(text[search]) & 0xC0) == 0x80) ++search;
       continue;
     }
-    if (begin > pos) pieces.push_back(text.substr(pos, begin - pos));
-    pieces.push_back(text.substr(begin, end - begin));
+    if (begin > pos) piece(text.substr(pos, begin - pos));
+    piece(text.substr(begin, end - begin));
     pos = search = end;
   }
-  if (pos < text.size()) pieces.push_back(text.substr(pos));
+  if (pos < text.size()) piece(text.substr(pos));
 }
 
 }  // namespace aprc::tokenizer_detail

@@ -4,10 +4,10 @@
 // PCRE2 (UTF + UCP, JIT) after rewriting the escapes on which the two engines disagree.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace aprc::tokenizer_detail {
 
@@ -33,8 +33,8 @@ class SplitRegex {
   SplitRegex(SplitRegex&&) noexcept;
   SplitRegex& operator=(SplitRegex&&) noexcept;
 
-  // Appends the pieces of `text` (valid UTF-8), in order, covering it entirely.
-  void split(std::string_view text, std::vector<std::string_view>& pieces) const;
+  // Calls `piece` for each piece of `text` (valid UTF-8), in order, covering it entirely.
+  void split(std::string_view text, const std::function<void(std::string_view)>& piece) const;
 
  private:
   struct Impl;

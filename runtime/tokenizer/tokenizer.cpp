@@ -38,13 +38,7 @@ bool looks_like_control(std::string_view t) {
   return t.size() > 4 && t.substr(0, 2) == "<|" && t.substr(t.size() - 2) == "|>";
 }
 
-// Every code point below U+0300 is NFC and cannot combine with what precedes it, and no UTF-8 byte
-// of such text is 0xCC or above: such text (ASCII, most Latin) skips normalization.
-bool may_need_nfc(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0xCC; });
-}
-
-std::string nfc(std::string_view s) {
+std::string nfc_utf8proc(std::string_view s) {
   utf8proc_uint8_t* out = nullptr;
   utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
                                     static_cast<utf8proc_ssize_t>(s.size()), &out,
@@ -53,6 +47,35 @@ std::string nfc(std::string_view s) {
   std::string result(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
   std::free(out);
   return result;
+}
+
+// NFC of valid UTF-8, normalizing only where it can change anything. Code points below U+0300 are
+// NFC and never combine with what precedes them, and no UTF-8 byte of theirs is 0xCC or above; and
+// an ASCII character is a starter that nothing before it composes with. So the text is cut before
+// ASCII characters, and only a run of non-ASCII characters holding a byte >= 0xCC is normalized,
+// together with the ASCII character before it (which a combining mark may compose with: e + U+0301).
+// Returns false (and leaves `out` alone) when the text is NFC already.
+bool nfc(std::string_view s, std::string& out) {
+  size_t copied = 0, i = 0;
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t run = i;
+    bool may_change = false;
+    for (; i < s.size() && static_cast<unsigned char>(s[i]) >= 0x80; ++i)
+      may_change |= static_cast<unsigned char>(s[i]) >= 0xCC;
+    if (!may_change) continue;
+    if (copied == 0 && out.empty()) out.reserve(s.size() + 16);
+    size_t begin = run > copied ? run - 1 : run;
+    out.append(s.substr(copied, begin - copied));
+    out += nfc_utf8proc(s.substr(begin, i - begin));
+    copied = i;
+  }
+  if (copied == 0) return false;
+  out.append(s.substr(copied));
+  return true;
 }
 
 }  // namespace
@@ -195,13 +218,8 @@ void Tokenizer::Impl::encode_piece(std::string_view piece, std::vector<int32_t>&
 void Tokenizer::Impl::encode_text(std::string_view text, std::vector<int32_t>& out) const {
   if (text.empty()) return;
   std::string normalized;
-  if (may_need_nfc(text)) {
-    normalized = nfc(text);
-    text = normalized;
-  }
-  std::vector<std::string_view> pieces;
-  regex->split(text, pieces);
-  for (std::string_view piece : pieces) encode_piece(piece, out);
+  if (nfc(text, normalized)) text = normalized;
+  regex->split(text, [&](std::string_view piece) { encode_piece(piece, out); });
 }
 
 Tokenizer::Tokenizer(const TokenizerData& data, std::string source) : impl_(std::make_unique<Impl>()) {

@@ -1,6 +1,9 @@
 // Byte-level BPE on synthetic vocabularies, against a plain quadratic reference written here:
 // merge the adjacent pair of lowest rank (leftmost among equals) until none has a merge.
 #include <gtest/gtest.h>
+#include <utf8proc.h>
+
+#include <cstdlib>
 
 #include <map>
 #include <random>
@@ -104,6 +107,24 @@ TEST(Bpe, EveryByteRoundTrips) {
   EXPECT_EQ(tok.decode(tok.encode(all)), all);
   EXPECT_EQ(tok.token_text(' '), "\xC4\xA0");  // 'Ġ'
   EXPECT_EQ(tok.token_text('\n'), "\xC4\x8A");  // 'Ċ'
+}
+
+TEST(Normalization, IsNfcOfTheWholeText) {
+  // Decoding a byte-token encoding gives back the normalized text; the reference normalizes the
+  // whole string at once with utf8proc, while the tokenizer normalizes only the runs that need it.
+  Tokenizer tok(test::synthetic_tokenizer({}));
+  const char* parts[] = {"a", "e", " ", "\n", "\xCC\x81", "\xCC\xA3", "\xCC\x87", "\xC3\xA9", "\xE1\x84\x92",
+                         "\xE1\x85\xA1", "\xE1\x86\xAB", "\xED\x95\x9C", "\xE2\x84\xAB", "\xEF\xAC\x81",
+                         "\xE6\x97\xA5", "\xF0\x9F\x99\x82", "\xD9\x8E", "\xC2\xA0", "\xE0\xA4\xB7\xE0\xA4\xBC"};
+  std::mt19937 rng(3);
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    for (int i = 0, n = 1 + static_cast<int>(rng() % 16); i < n; ++i) text += parts[rng() % std::size(parts)];
+    char* ref = reinterpret_cast<char*>(utf8proc_NFC(reinterpret_cast<const utf8proc_uint8_t*>(text.c_str())));
+    ASSERT_NE(ref, nullptr);
+    EXPECT_EQ(tok.decode(tok.encode(text)), std::string(ref)) << text;
+    std::free(ref);
+  }
 }
 
 TEST(AddedTokens, LeftmostLongestMatchBeforeBpe) {

@@ -14,9 +14,9 @@ namespace {
 using Pieces = std::vector<std::string>;
 
 Pieces split(const SplitRegex& re, std::string_view text) {
-  std::vector<std::string_view> views;
-  re.split(text, views);
-  return Pieces(views.begin(), views.end());
+  Pieces pieces;
+  re.split(text, [&](std::string_view p) { pieces.emplace_back(p); });
+  return pieces;
 }
 
 const SplitRegex& qwen2() {
