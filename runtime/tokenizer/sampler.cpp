@@ -24,13 +24,60 @@ struct Candidate {
   int32_t id;
 };
 
-// Most likely first; equal logits in id order, so that every step is deterministic.
+// Most likely first; equal logits in id order: a strict total order, so that every set and every
+// order below is fully determined by the logits.
 bool before(const Candidate& a, const Candidate& b) { return a.logit != b.logit ? a.logit > b.logit : a.id < b.id; }
 
-// Sorts candidates[0, k) into order, leaving the rest (all less likely) unordered behind them.
-void sort_prefix(std::vector<Candidate>& c, size_t k) {
-  k = std::min(k, c.size());
-  std::partial_sort(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(k), c.end(), before);
+int32_t argmax(const std::vector<float>& l) {
+  return static_cast<int32_t>(std::max_element(l.begin(), l.end(), [](float a, float b) { return a < b; }) - l.begin());
+}
+
+// The shortest run of most likely candidates (in `before` order) whose probability reaches p,
+// without sorting the whole vocabulary: the candidates' mass is bucketed by logit, only the buckets
+// down to where the mass reaches p are sorted, and the cumulative sum is taken in that order.
+std::vector<Candidate> top_p_prefix(const std::vector<Candidate>& all, float lmax, double p) {
+  constexpr int kBuckets = 1024;
+  float lmin = lmax;
+  for (const Candidate& c : all)
+    if (std::isfinite(c.logit)) lmin = std::min(lmin, c.logit);
+  const double range = double(lmax) - lmin, scale = range > 0 ? kBuckets / range : 0;
+  auto bucket_of = [&](float l) {  // 0 holds the largest logits
+    if (!std::isfinite(l)) return kBuckets - 1;
+    return std::min(kBuckets - 1, static_cast<int>((double(lmax) - l) * scale));
+  };
+  std::vector<double> mass(kBuckets, 0.0), weight(all.size());
+  std::vector<int16_t> bucket(all.size());
+  double total = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    weight[i] = std::exp(double(all[i].logit) - lmax);
+    bucket[i] = static_cast<int16_t>(bucket_of(all[i].logit));
+    mass[bucket[i]] += weight[i];
+    total += weight[i];
+  }
+  // The bucket where the mass reaches p, and the next non-empty one in case rounding differs.
+  int last = 0;
+  for (double cum = mass[0]; last < kBuckets - 1 && cum < p * total;) cum += mass[++last];
+  for (int next = last + 1; next < kBuckets; ++next)
+    if (mass[next] > 0) {
+      last = next;
+      break;
+    }
+  std::vector<uint32_t> head;
+  for (size_t i = 0; i < all.size(); ++i)
+    if (bucket[i] <= last) head.push_back(static_cast<uint32_t>(i));
+  std::sort(head.begin(), head.end(), [&](uint32_t a, uint32_t b) { return before(all[a], all[b]); });
+  double cum = 0;
+  for (size_t k = 0; k < head.size(); ++k) {
+    cum += weight[head[k]] / total;
+    if (cum >= p) {
+      std::vector<Candidate> out(k + 1);
+      for (size_t j = 0; j <= k; ++j) out[j] = all[head[j]];
+      return out;
+    }
+  }
+  std::vector<Candidate> everything = all;  // p within rounding of 1: the full sorted vocabulary
+  std::sort(everything.begin(), everything.end(), before);
+  return everything;
 }
 
 void check(bool ok, const std::string& what) {
@@ -67,90 +114,66 @@ void Sampler::accept(int32_t id) {
   if (config_.repeat_last_n > 0 && recent_.size() > static_cast<size_t>(config_.repeat_last_n)) recent_.pop_front();
 }
 
-std::vector<TokenProbability> Sampler::distribution(std::span<const float> logits) const {
+std::vector<float> Sampler::penalized(std::span<const float> logits) const {
   if (logits.empty()) throw_internal("sampler: no logits");
-  std::vector<Candidate> c(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) {
-    float l = logits[i];
-    if (std::isnan(l) || l == INFINITY)
-      throw_internal("sampler: logit of token " + std::to_string(i) + " is " + std::to_string(l));
-    c[i] = {l, static_cast<int32_t>(i)};
-  }
-
+  std::vector<float> l(logits.begin(), logits.end());
+  for (size_t i = 0; i < l.size(); ++i)
+    if (std::isnan(l[i]) || l[i] == INFINITY)
+      throw_internal("sampler: logit of token " + std::to_string(i) + " is " + std::to_string(l[i]));
   // Repetition penalty, once per distinct recent token (llama.cpp).
   if (config_.repeat_penalty != 1.0f && !recent_.empty()) {
     std::unordered_set<int32_t> seen;
     for (int32_t id : recent_) {
-      if (id < 0 || static_cast<size_t>(id) >= c.size() || !seen.insert(id).second) continue;
-      float& l = c[id].logit;
-      l = l <= 0 ? l * config_.repeat_penalty : l / config_.repeat_penalty;
+      if (id < 0 || static_cast<size_t>(id) >= l.size() || !seen.insert(id).second) continue;
+      l[id] = l[id] <= 0 ? l[id] * config_.repeat_penalty : l[id] / config_.repeat_penalty;
     }
   }
+  return l;
+}
 
-  if (config_.temperature <= 0) {
-    auto best = std::min_element(c.begin(), c.end(), before);
-    return {{best->id, 1.0}};
-  }
+std::vector<TokenProbability> Sampler::candidates(std::span<const float> logits, bool sorted) const {
+  std::vector<float> l = penalized(logits);
+  const int32_t best = argmax(l);
+  if (config_.temperature <= 0) return {{best, 1.0}};
 
-  // Top-k. Without it only the most likely token needs to be in place (at the front).
-  size_t sorted = 1;  // c[0, sorted) is in order and before everything after it
+  std::vector<Candidate> c(l.size());
+  for (size_t i = 0; i < l.size(); ++i) c[i] = {l[i], static_cast<int32_t>(i)};
+  bool in_order = false;  // c sorted by `before` (else by id)
+
+  // Top-k, then top-p on the untempered distribution of what is left (llama.cpp's order).
   if (config_.top_k > 0 && static_cast<size_t>(config_.top_k) < c.size()) {
-    sorted = static_cast<size_t>(config_.top_k);
-    sort_prefix(c, sorted);
-    c.resize(sorted);
-  } else {
-    sort_prefix(c, sorted);
+    std::partial_sort(c.begin(), c.begin() + config_.top_k, c.end(), before);
+    c.resize(config_.top_k);
+    in_order = true;
   }
-
-  // Top-p on the untempered distribution: the shortest most-likely prefix whose probability
-  // reaches p. Sorting grows geometrically, since the prefix is usually short.
   if (config_.top_p < 1.0f) {
-    const double lmax = c.front().logit;
-    double total = 0;
-    for (const Candidate& x : c) total += std::exp(double(x.logit) - lmax);
-    size_t want = std::min<size_t>(c.size(), 64);
-    double cum = 0;
-    size_t i = 0, cut = c.size();
-    while (cut == c.size()) {
-      if (want > sorted) {
-        std::partial_sort(c.begin() + static_cast<std::ptrdiff_t>(sorted), c.begin() + static_cast<std::ptrdiff_t>(want),
-                          c.end(), before);
-        sorted = want;
-      }
-      for (; i < sorted; ++i) {
-        cum += std::exp(double(c[i].logit) - lmax) / total;
-        if (cum >= config_.top_p) {
-          cut = i + 1;
-          break;
-        }
-      }
-      if (sorted == c.size()) break;
-      want = std::min(c.size(), want * 4);
-    }
-    c.resize(std::min(cut, c.size()));
-    sorted = std::min(sorted, c.size());
+    c = top_p_prefix(c, l[best], config_.top_p);
+    in_order = true;
   }
-
   // Min-p, relative to the most likely token.
   if (config_.min_p > 0) {
-    const float threshold = c.front().logit + std::log(config_.min_p);
-    c.erase(std::remove_if(c.begin() + 1, c.end(), [&](const Candidate& x) { return x.logit < threshold; }), c.end());
+    const float threshold = l[best] + std::log(config_.min_p);
+    c.erase(std::remove_if(c.begin(), c.end(), [&](const Candidate& x) { return x.logit < threshold; }), c.end());
   }
+  if (sorted && !in_order) std::sort(c.begin(), c.end(), before);
 
-  sort_prefix(c, c.size());
   std::vector<TokenProbability> out(c.size());
-  const double lmax = c.front().logit, t = config_.temperature;
+  const double t = config_.temperature;
   double total = 0;
   for (size_t i = 0; i < c.size(); ++i) {
-    out[i] = {c[i].id, std::exp((double(c[i].logit) - lmax) / t)};
+    out[i] = {c[i].id, std::exp((double(c[i].logit) - l[best]) / t)};
     total += out[i].p;
   }
   for (TokenProbability& x : out) x.p /= total;
   return out;
 }
 
+std::vector<TokenProbability> Sampler::distribution(std::span<const float> logits) const {
+  return candidates(logits, /*sorted=*/true);
+}
+
 int32_t Sampler::sample(std::span<const float> logits) {
-  std::vector<TokenProbability> d = distribution(logits);
+  std::vector<TokenProbability> d = candidates(logits, /*sorted=*/false);
   if (d.size() == 1) return d.front().id;
   double u = uniform(), cum = 0;
   for (const TokenProbability& x : d) {

@@ -59,6 +59,12 @@ class Sampler {
 
  private:
   double uniform();  // [0, 1) from the generator
+  // The logits with the repetition penalty applied; throws on NaN and +inf.
+  std::vector<float> penalized(std::span<const float> logits) const;
+  // What sample() draws from, in an order that depends on nothing but the logits and the settings
+  // (so that a seed draws the same token with any standard library): most likely first when
+  // `sorted`, else possibly by id.
+  std::vector<TokenProbability> candidates(std::span<const float> logits, bool sorted) const;
 
   SamplerConfig config_;
   uint64_t state_[4];
