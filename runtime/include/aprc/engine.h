@@ -1,0 +1,55 @@
+// An engine runs a plan's functions on one kind of device. Each backend (cpu here, cuda in
+// runtime/cuda) implements Engine; everything above it (Session: chunked prefill, decode, the
+// context limit; the generation loop; bench) is shared.
+//
+// What an engine owns: the weights where its kernels read them (the mapped plan for cpu, device
+// memory for cuda), one arena per function (Function::arena_bytes), and the KV cache (one K and
+// one V buffer per layer, KvCacheGeometry). What it does: for a call (ids, T, pos), replay the
+// function's steps in order with each argument bound (Arg, Expr) and write the logits to the host.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "aprc/plan.h"
+#include "aprc/schedule.h"
+
+namespace aprc {
+
+struct EngineOptions {
+  int threads = 0;      // cpu: threads running the kernels (0: one per core)
+  int64_t context = 0;  // positions the KV cache holds (0: the plan's max_context; never more)
+  int device = 0;       // cuda: the device ordinal
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  virtual std::string_view kind() const = 0;  // "cpu", "cuda"
+  // What runs the kernels, for people and for bench's "device": "AMD EPYC 9R45 (2 threads)",
+  // "NVIDIA H100 80GB HBM3 (sm_90)".
+  virtual std::string device() const = 0;
+  virtual int64_t context() const = 0;  // positions the KV cache holds
+
+  // Runs `fn` (one of this engine's target's functions) for T = ids.size() tokens at positions
+  // [pos, pos + T): their keys and values go into the KV cache, and the logits (T rows for
+  // "prefill", one row for "prefill_last" and "decode", of vocab_size floats) into `logits` on the
+  // host. The caller ensures 1 <= T <= fn.max_tokens, pos + T <= context() and ids < vocab_size
+  // (Session does).
+  virtual void run(const Function& fn, std::span<const int32_t> ids, int64_t pos, float* logits) = 0;
+};
+
+// Opens an engine of `kind` ("cpu" or "cuda") for `plan`. Refuses (Error(BadInput), naming the plan)
+// a plan without kernels for that engine, and one this machine cannot run (CPU features it lacks,
+// no GPU, no cubin or PTX for the GPU).
+std::unique_ptr<Engine> open_engine(std::shared_ptr<const Plan> plan, std::string_view kind,
+                                    const EngineOptions& options = {});
+
+// The engine a plan runs on when none is named: cpu if the plan has CPU code, else its first target.
+std::string default_engine(const Plan& plan);
+
+}  // namespace aprc
