@@ -6,6 +6,7 @@
 #include "aprc/error.h"
 #include "aprc/thread_pool.h"
 #include "exec/host_buffer.h"
+#include "exec/memory_bandwidth.h"
 
 namespace aprc {
 namespace {
@@ -66,6 +67,15 @@ class CpuEngine final : public Engine {
 
   std::string_view kind() const override { return "cpu"; }
   std::string device() const override { return device_; }
+
+  MemoryBandwidth measure_memory_bandwidth() override {
+    MemoryBandwidth bw;
+    bw.read_gbs = measure_read_bandwidth(pool_, size_t{512} << 20, 5);
+    bw.copy_gbs = measure_copy_bandwidth(pool_, size_t{256} << 20, 5);
+    bw.roofline_gbs = bw.read_gbs;
+    bw.roofline = "read: sums of a 512 MiB buffer on " + std::to_string(pool_.size()) + " threads, best of 5";
+    return bw;
+  }
   int64_t context() const override { return context_; }
 
   void run(const Function& fn, std::span<const int32_t> ids, int64_t pos, float* logits) override {

@@ -25,6 +25,14 @@ struct EngineOptions {
   int device = 0;       // cuda: the device ordinal
 };
 
+// The device's memory bandwidth, measured when asked (bench compares decode with it).
+struct MemoryBandwidth {
+  double roofline_gbs = 0;  // what decode is held to: cpu, multithreaded read; cuda, device copy
+  std::string roofline;     // how that figure was measured, for people
+  double read_gbs = 0;      // bytes read per second / 1e9 (0 when not measured)
+  double copy_gbs = 0;      // (bytes read + bytes written) per second / 1e9 of a copy (0 when not measured)
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -41,6 +49,10 @@ class Engine {
   // host. The caller ensures 1 <= T <= fn.max_tokens, pos + T <= context() and ids < vocab_size
   // (Session does).
   virtual void run(const Function& fn, std::span<const int32_t> ids, int64_t pos, float* logits) = 0;
+
+  // Measures the bandwidth of the memory the weights live in, with the engine's own threads or
+  // device, now (it takes about a second and a buffer of a few hundred MB).
+  virtual MemoryBandwidth measure_memory_bandwidth() = 0;
 };
 
 // Opens an engine of `kind` ("cpu" or "cuda") for `plan`. Refuses (Error(BadInput), naming the plan)

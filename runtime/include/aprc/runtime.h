@@ -54,6 +54,9 @@ class Session : public LanguageModel {
   std::span<const float> prefill(std::span<const int32_t> ids) override;
   std::span<const float> decode(int32_t id) override;
 
+  // The function decode() runs (decode, or what stands in for it).
+  const Function& decode_function() const { return decode_ ? *decode_ : prefill_last_ ? *prefill_last_ : *prefill_; }
+
   // Feeds `ids` and returns the logits of every one of them, [ids.size()][vocab_size].
   std::vector<float> prefill_all(std::span<const int32_t> ids);
 

@@ -1,0 +1,166 @@
+// The generation loop against a scripted model: what it prints, when it stops, and that text is
+// only ever emitted as whole UTF-8.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+
+#include "aprc/error.h"
+#include "aprc/generate.h"
+
+namespace aprc {
+namespace {
+
+// GPT-2's byte-level alphabet: printable bytes stand for themselves, the others for U+0100 onward.
+std::string byte_token(int b) {
+  int cp = b;
+  if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) {
+    int n = 0;
+    for (int x = 0; x < b; ++x)
+      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
+    cp = 256 + n;
+  }
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+// Ids 0..255 are the bytes; 256 is <|im_end|>.
+TokenizerData byte_tokenizer() {
+  TokenizerData t;
+  for (int b = 0; b < 256; ++b) t.tokens.push_back(byte_token(b));
+  t.tokens.push_back("<|im_end|>");
+  t.token_types.assign(256, TokenType::Normal);
+  t.token_types.push_back(TokenType::Control);
+  t.eos_id = 256;
+  return t;
+}
+
+constexpr int32_t kStop = 256;
+
+// Answers with a script: after the prompt, the most likely next token is script[k] for the k-th
+// generated token (then the stop token).
+class ScriptedModel : public LanguageModel {
+ public:
+  ScriptedModel(std::vector<int32_t> script, int64_t context) : script_(std::move(script)), context_(context) {}
+  int64_t vocab_size() const override { return 300; }  // padded past the tokenizer, as real models are
+  int64_t context() const override { return context_; }
+  int64_t position() const override { return position_; }
+  void reset() override { position_ = 0; }
+  std::span<const float> prefill(std::span<const int32_t> ids) override {
+    if (position_ + static_cast<int64_t>(ids.size()) > context_) throw_bad_input("scripted: context full");
+    position_ += static_cast<int64_t>(ids.size());
+    fed_.insert(fed_.end(), ids.begin(), ids.end());
+    return next_logits();
+  }
+  std::vector<int32_t> fed_;
+
+ private:
+  std::span<const float> next_logits() {
+    logits_.assign(300, 0.0f);
+    const size_t k = generated_++;
+    logits_[k < script_.size() ? script_[k] : kStop] = 10.0f;
+    return logits_;
+  }
+  std::vector<int32_t> script_;
+  int64_t context_;
+  int64_t position_ = 0;
+  size_t generated_ = 0;
+  std::vector<float> logits_;
+};
+
+std::vector<int32_t> bytes_of(const std::string& s) {
+  std::vector<int32_t> ids;
+  for (unsigned char c : s) ids.push_back(c);
+  return ids;
+}
+
+struct Generated {
+  GenerateResult result;
+  std::vector<std::string> pieces;
+  std::string text() const {
+    std::string t;
+    for (const auto& p : pieces) t += p;
+    return t;
+  }
+};
+
+Generated run(ScriptedModel& model, int64_t max_new, const std::atomic<bool>* interrupt = nullptr,
+        std::function<void()> after_piece = {}) {
+  static const Tokenizer tokenizer(byte_tokenizer(), "bytes");
+  GenerateOptions options;
+  options.max_new_tokens = max_new;
+  options.sampler = SamplerConfig::greedy();
+  options.interrupted = interrupt;
+  Generated r;
+  r.result = generate(model, tokenizer, bytes_of("Hi"), options, [&](std::string_view piece) {
+    if (!piece.empty()) r.pieces.emplace_back(piece);
+    if (after_piece) after_piece();
+  });
+  return r;
+}
+
+TEST(Generate, StreamsUntilTheStopTokenWithoutPrintingIt) {
+  ScriptedModel model(bytes_of("ok!"), 64);
+  Generated r = run(model, -1);
+  EXPECT_EQ(r.text(), "ok!");
+  EXPECT_EQ(r.result.stop, GenerateStop::StopToken);
+  EXPECT_EQ(r.result.tokens, bytes_of("ok!"));
+  EXPECT_EQ(r.result.prompt_tokens, 2);
+  // The prompt, then each generated token but the last (its logits were never needed).
+  std::vector<int32_t> fed = bytes_of("Hiok!");
+  EXPECT_EQ(model.fed_, fed);
+}
+
+TEST(Generate, StopsAtTheTokenLimit) {
+  ScriptedModel model(bytes_of("abcdef"), 64);
+  Generated r = run(model, 4);
+  EXPECT_EQ(r.text(), "abcd");
+  EXPECT_EQ(r.result.stop, GenerateStop::Length);
+  EXPECT_EQ(model.position(), 2 + 3);
+}
+
+TEST(Generate, EmitsOnlyWholeCharacters) {
+  const std::string text = "h\xC3\xA9\xE2\x82\xAC!";  // "hé€!": characters of 1, 2, 3 and 1 bytes
+  ScriptedModel model(bytes_of(text), 64);
+  Generated r = run(model, -1);
+  EXPECT_EQ(r.text(), text);
+  for (const std::string& piece : r.pieces) {
+    // Each piece ends on a character boundary: its last lead byte has all its continuation bytes.
+    size_t i = 0;
+    while (i < piece.size()) {
+      const unsigned char c = piece[i];
+      const size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+      EXPECT_LE(i + len, piece.size()) << "piece cut inside a character";
+      i += len;
+    }
+  }
+  EXPECT_EQ(r.pieces.size(), 4u);
+}
+
+TEST(Generate, StopsWhenTheContextIsFull) {
+  ScriptedModel model(bytes_of("abcdefgh"), 5);  // the prompt takes 2 positions
+  Generated r = run(model, -1);
+  EXPECT_EQ(r.result.stop, GenerateStop::ContextFull);
+  EXPECT_EQ(r.text(), "abcd");  // 3 decoded positions, and the token sampled from the last logits
+  EXPECT_EQ(model.position(), 5);
+}
+
+TEST(Generate, StopsCleanlyWhenInterrupted) {
+  ScriptedModel model(bytes_of("abcdefgh"), 64);
+  std::atomic<bool> interrupt{false};
+  int pieces = 0;
+  Generated r = run(model, -1, &interrupt, [&] {
+    if (++pieces == 3) interrupt = true;
+  });
+  EXPECT_EQ(r.result.stop, GenerateStop::Interrupted);
+  EXPECT_EQ(r.text(), "abc");
+}
+
+}  // namespace
+}  // namespace aprc
