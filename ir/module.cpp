@@ -36,6 +36,7 @@ std::string Module::print(bool locations) const {
   mlir::OpPrintingFlags flags;
   if (locations) flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
   impl_->module->print(os, flags);
+  os << "\n";  // as mlir-opt ends its output
   os.flush();
   return text;
 }

@@ -1,6 +1,7 @@
 # lit configuration for aprc's IR tests (FileCheck, -verify-diagnostics). The build writes
 # lit.site.cfg.py, which sets the tool and fixture paths and then loads this file.
 import os
+import sys
 
 import lit.formats
 
@@ -13,6 +14,8 @@ config.test_exec_root = config.aprc_lit_exec_root
 
 for tool_dir in (config.llvm_tools_dir, config.aprc_opt_dir, config.aprc_dir):
     config.environment["PATH"] = tool_dir + os.pathsep + config.environment.get("PATH", "")
+
+config.substitutions.append(("%python", sys.executable))
 
 # Fixtures are optional: tests that need them say `REQUIRES: fixtures`, and lit reports them as
 # unsupported (with this reason in the log) when they are absent.

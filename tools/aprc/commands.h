@@ -6,5 +6,8 @@ namespace aprc {
 int cmd_version(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 int cmd_detokenize(int argc, char** argv);
+int cmd_compile(int argc, char** argv);
+int cmd_logits(int argc, char** argv);
+int cmd_run(int argc, char** argv);
 
 }  // namespace aprc

@@ -8,6 +8,11 @@ int main(int argc, char** argv) {
       {"version", "print the version", aprc::cmd_version},
       {"tokenize", "print the token ids of a text", aprc::cmd_tokenize},
       {"detokenize", "print the text of token ids", aprc::cmd_detokenize},
+#ifdef APRC_WITH_COMPILER  // the commands that need MLIR (APRC_BUILD_COMPILER)
+      {"compile", "compile a model (--emit ir: print its aprc module)", aprc::cmd_compile},
+      {"logits", "write the logits of every prompt position", aprc::cmd_logits},
+      {"run", "generate text from a prompt", aprc::cmd_run},
+#endif
   };
   return aprc::cli::run_main("aprc", argc, argv, kCommands);
 }
