@@ -1,18 +1,29 @@
 #include "aprc/interpreter/model_weights.h"
 
 #include "aprc/error.h"
+#include "aprc/formats/weight_convert.h"
 
 namespace aprc::reference {
 
 TensorView ModelWeights::weight(const WeightDecl& decl) const {
   const TensorRef& tensor = model_.tensor(decl.source);
   TensorView view = tensor.view();
-  view.scales = decl.scales;
-  if (decl.layout == WeightLayout::RowMajor) return view;
-  auto it = repacked_.find(decl.symbol);
-  if (it == repacked_.end()) it = repacked_.emplace(decl.symbol, repack(decl.layout, view)).first;
-  view.bytes = it->second;
-  return view;
+  // A model's fp8 tensor says its scale granularity only by its size (a Model records none).
+  if (view.dtype == DType::FP8_E4M3 && view.bytes.size() == tensor_bytes(view.dtype, view.shape, decl.scales))
+    view.scales = decl.scales;
+  // The shape is the stored one either way: the interpreter checks it against the declaration.
+  if (view.shape != decl.shape || same_encoding(view, WeightLayout::RowMajor, decl.dtype, decl.scales, decl.layout))
+    return view;
+  auto it = converted_.find(decl.symbol);
+  if (it == converted_.end()) {
+    try {
+      it = converted_.emplace(decl.symbol, convert_weight(view, decl.dtype, decl.scales, decl.layout)).first;
+    } catch (const Error& e) {
+      const std::string file = tensor.file_path().empty() ? model_.path : tensor.file_path();
+      throw Error(e.kind(), file + ": tensor '" + decl.source + "' (weight @" + decl.symbol + "): " + e.what());
+    }
+  }
+  return TensorView{decl.dtype, view.shape, it->second, decl.scales};
 }
 
 }  // namespace aprc::reference

@@ -393,13 +393,21 @@ TEST(Interpreter, RefusesBadCallsWithClearMessages) {
             "kv_append up to position 65 runs past the cache's 64 positions");
 }
 
+// A WeightSource that hands out the stored tensors as they are (as a plan does), whatever the IR
+// declares: the interpreter must notice the difference.
+struct StoredWeights : reference::WeightSource {
+  const Model& model;
+  explicit StoredWeights(const Model& model) : model(model) {}
+  TensorView weight(const reference::WeightDecl& decl) const override { return model.tensor(decl.source).view(); }
+};
+
 TEST(Interpreter, ChecksWeightsAgainstTheirDeclaredTypes) {
   const auto m = make_test_model(TestModelSpec{});
   std::string text = ir::build_module(m->model).print(false);
   // Declare (and use) the v projections as q8_0 while the model holds q6_k.
   text = std::regex_replace(text, std::regex(R"(!aprc\.weight<q6_k, \[128, 256\]>)"), "!aprc.weight<q8_0, [128, 256]>");
   const ir::Module module = ir::parse_module(text, "edited.mlir");
-  const ModelWeights weights(m->model);
+  const StoredWeights weights(m->model);
   Interpreter interp(module, weights);
   EXPECT_EQ(bad_input_of([&] { interp.run("prefill", std::vector<int32_t>{1}, 0); }),
             "weight @layers.0.attn.v_proj.weight (tensor 'model.layers.0.self_attn.v_proj.weight'): the weights "

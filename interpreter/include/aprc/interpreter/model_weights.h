@@ -1,5 +1,7 @@
-// The interpreter's weights from a model file: each symbol's `source` tensor of the Model, repacked
-// into the declared layout when that is not row_major (kept for the source's lifetime).
+// The interpreter's weights from a model file: each symbol's `source` tensor of the Model, as is when
+// its declared type is the stored one, else converted to the declared encoding and layout by
+// convert_weight (formats/weight_convert.h: a repack, an fp8 cast, an f32 reference, ...), kept for
+// the source's lifetime.
 #pragma once
 
 #include <map>
@@ -18,7 +20,7 @@ class ModelWeights : public WeightSource {
 
  private:
   const Model& model_;
-  mutable std::map<std::string, std::vector<uint8_t>> repacked_;  // by symbol
+  mutable std::map<std::string, std::vector<uint8_t>> converted_;  // by symbol
 };
 
 }  // namespace aprc::reference
