@@ -8,6 +8,7 @@
 #include "aprc/error.h"
 #include "aprc/formats/blocks.h"
 #include "aprc/formats/layouts.h"
+#include "aprc/formats/weight_convert.h"
 #include "aprc/plan.h"
 #include "aprc/synthetic.h"
 #include "aprc/thread_pool.h"
@@ -188,9 +189,9 @@ void check_synthetic_manifest(const PlanManifest& m, const std::string& path) {
     auto it = tensors.find(w.source);
     if (it == tensors.end())
       throw_bad_input(path + ": weight '" + w.name + "': synthetic preset '" + m.synthetic->preset + "' has no tensor '" + w.source + "'");
-    if (it->second.dtype != w.dtype || it->second.shape != w.shape)
-      throw_bad_input(path + ": weight '" + w.name + "' is not the " + dtype_name(it->second.dtype) +
-                      " tensor that synthetic preset '" + m.synthetic->preset + "' has as '" + w.source + "'");
+    if (it->second.shape != w.shape)
+      throw_bad_input(path + ": weight '" + w.name + "' does not have the shape of the tensor '" + w.source +
+                      "' of synthetic preset '" + m.synthetic->preset + "'");
   }
 }
 
@@ -205,16 +206,18 @@ std::shared_ptr<const MappedFile> generate_synthetic_weights(const PlanManifest&
   return MappedFile::anonymous(path + " (synthetic weights)", total, [&](uint8_t* base) {
     for (const PlanWeight& w : m.weights) {
       const SyntheticTensor& t = tensors.at(w.source);
-      if (w.layout == WeightLayout::RowMajor) {
+      if (w.layout == WeightLayout::RowMajor && w.dtype == t.dtype) {
         const uint64_t rb = w.bytes / t.rows();
         pool.parallel_for(t.rows(), 1, [&](int64_t b, int64_t e) {
           generate_synthetic_rows(seed, t, b, e, base + w.offset + b * rb);
         });
       } else {
+        // Another layout or encoding (a pass cast it): the compiler's own conversion of the tensor.
         std::vector<uint8_t> row_major = generate_synthetic_tensor(seed, t, pool);
-        std::vector<uint8_t> repacked = repack(w.layout, TensorView{t.dtype, t.shape, row_major});
-        if (repacked.size() != w.bytes) throw_internal("synthetic weights: repacked '" + w.name + "' has the wrong size");
-        std::memcpy(base + w.offset, repacked.data(), repacked.size());
+        std::vector<uint8_t> converted =
+            convert_weight(TensorView{t.dtype, t.shape, row_major}, w.dtype, w.scales, w.layout);
+        if (converted.size() != w.bytes) throw_internal("synthetic weights: '" + w.name + "' converts to the wrong size");
+        std::memcpy(base + w.offset, converted.data(), converted.size());
       }
     }
   });

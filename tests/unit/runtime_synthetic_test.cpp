@@ -7,6 +7,7 @@
 #include <set>
 
 #include "aprc/error.h"
+#include "aprc/formats/weight_convert.h"
 #include "aprc/plan.h"
 #include "aprc/synthetic.h"
 #include "aprc/thread_pool.h"
@@ -200,15 +201,18 @@ TEST(SyntheticWeights, PlanGeneratesTheSameWeightsWhenLoaded) {
   }
 }
 
-TEST(SyntheticWeights, PlanOfAnotherShapeOrPresetIsRefused) {
+// A plan's weight may be a cast of the preset's tensor (another encoding or layout): it gets what
+// the compiler's conversion makes of the generated tensor. Another shape or preset is refused.
+TEST(SyntheticWeights, PlanWeightsOfAnotherEncodingAreConvertedAndOthersRefused) {
   test::TempDir dir;
-  auto write = [&](const std::string& preset, DType dtype) {
-    const std::string path = dir.file(preset + ".plan");
+  const std::string down = "model.layers.1.mlp.down_proj.weight";
+  auto write = [&](const std::string& preset, DType dtype, std::vector<int64_t> shape) {
+    const std::string path = dir.file(preset + dtype_name(dtype) + std::to_string(shape.back()) + ".plan");
     PlanWriter writer(path);
     PlanWeight w;
-    w.name = w.source = "model.norm.weight";
+    w.name = w.source = shape.size() == 1 ? "model.norm.weight" : down;
     w.dtype = dtype;
-    w.shape = {256};
+    w.shape = shape;
     writer.add_generated_weight(w);
     PlanManifest m;
     m.config = synthetic_config("tiny");
@@ -218,15 +222,24 @@ TEST(SyntheticWeights, PlanOfAnotherShapeOrPresetIsRefused) {
     writer.finish(m);
     return path;
   };
-  EXPECT_NO_THROW(Plan::open(write("tiny", DType::F32)));
-  try {
-    Plan::open(write("tiny", DType::F16));
-    ADD_FAILURE() << "accepted an f16 norm";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("is not the f32 tensor"), std::string::npos) << e.what();
+  ThreadPool pool(2);
+  const SyntheticTensor source = by_name(synthetic_config("tiny")).at(down);
+  const std::vector<uint8_t> generated = generate_synthetic_tensor(1, source, pool);
+  for (DType dtype : {DType::F32, DType::FP8_E4M3, DType::Q8_0}) {
+    auto plan = Plan::open(write("tiny", dtype, {256, 768}));
+    const std::vector<uint8_t> expect = convert_weight(TensorView{source.dtype, source.shape, generated}, dtype,
+                                                       ScaleGranularity::PerChannel, WeightLayout::RowMajor);
+    auto bytes = plan->weight(0);
+    EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), expect.begin(), expect.end())) << dtype_name(dtype);
   }
   try {
-    Plan::open(write("huge", DType::F32));
+    Plan::open(write("tiny", DType::F32, {255}));
+    ADD_FAILURE() << "accepted a norm of another size";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not have the shape"), std::string::npos) << e.what();
+  }
+  try {
+    Plan::open(write("huge", DType::F32, {256}));
     ADD_FAILURE() << "accepted an unknown preset";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("unknown synthetic preset 'huge'"), std::string::npos) << e.what();

@@ -53,11 +53,12 @@ void generate_synthetic_rows(uint64_t seed, const SyntheticTensor& t, int64_t ro
 std::vector<uint8_t> generate_synthetic_tensor(uint64_t seed, const SyntheticTensor& t, ThreadPool& pool);
 
 // Checks that a synthetic plan's manifest names a known preset with its config, and weights that
-// the generator can make (a known source tensor of the same dtype and shape). BadInput otherwise.
+// the generator can make (a known source tensor of the same shape). BadInput otherwise.
 void check_synthetic_manifest(const PlanManifest& manifest, const std::string& path);
 
-// The weights section of a synthetic plan: every weight generated and repacked into its layout at
-// its offset, on every core.
+// The weights section of a synthetic plan: every weight generated at its offset, on every core, and
+// where the plan's layout or encoding differs from the preset's tensor, converted as the compiler
+// converts stored tensors (convert_weight).
 std::shared_ptr<const MappedFile> generate_synthetic_weights(const PlanManifest& manifest, const std::string& path);
 
 }  // namespace aprc
