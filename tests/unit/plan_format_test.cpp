@@ -348,6 +348,24 @@ TEST(PlanFormat, RefusesManifestsWithWrongTypesNamingTheKey) {
   EXPECT_THROW(manifest_from_json(j, "x.plan"), Error);  // 100 is not a whole number of q4_k blocks
 }
 
+// CRC32 one bit at a time, straight from the definition (reflected polynomial 0xEDB88320, init and
+// final xor 0xFFFFFFFF), against the table-driven implementation at odd lengths and alignments.
+TEST(PlanCrc, MatchesTheBitwiseDefinition) {
+  auto bitwise = [](const uint8_t* p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; ++i) {
+      c ^= p[i];
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xFFFFFFFFu;
+  };
+  const std::vector<uint8_t> data = test::random_bytes(5000, 11);
+  for (size_t offset : {0, 1, 3, 7})
+    for (size_t n : {0, 1, 7, 8, 9, 63, 1000, 4093})
+      EXPECT_EQ(crc32(data.data() + offset, n), bitwise(data.data() + offset, n)) << offset << " " << n;
+  EXPECT_EQ(crc32("123456789", 9), 0xCBF43926u);  // the standard check value
+}
+
 TEST(PlanCrc, CombinedAndParallelCrcsEqualTheSerialOne) {
   const std::vector<uint8_t> data = test::random_bytes((size_t{40} << 20) + 12345, 3);
   const uint32_t whole = crc32(data.data(), data.size());
