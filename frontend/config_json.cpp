@@ -125,7 +125,7 @@ ConfigFromJson config_from_json(const json& j, const std::string& path) {
   c.num_heads = r.req_int({"num_heads", "num_attention_heads"});
   c.num_kv_heads = r.opt_int({"num_kv_heads", "num_key_value_heads"}).value_or(c.num_heads);
   c.intermediate_size = r.req_int({"intermediate_size"});
-  c.vocab_size = r.req_int({"vocab_size"});
+  c.vocab_size = r.opt_int({"vocab_size"}).value_or(0);  // 0: the reader takes the embedding's rows
   if (auto hd = r.opt_int({"head_dim"})) {
     c.head_dim = *hd;
   } else {

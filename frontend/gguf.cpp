@@ -5,6 +5,7 @@
 
 #include "aprc/error.h"
 #include "byte_reader.h"
+#include "page_release.h"
 
 namespace aprc {
 namespace {
@@ -29,6 +30,11 @@ bool valid_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::F64); 
 
 struct Parser {
   ByteReader& r;
+  const MappedFile* mapped = nullptr;  // set: release walked pages of long arrays
+
+  void release_walked(uint64_t from) {
+    if (mapped) release_pages(*mapped, r.bytes().data() + from, r.bytes().data() + r.pos());
+  }
 
   std::string_view read_string(const std::string& what) {
     const uint64_t n = r.read<uint64_t>(what + " (string length)");
@@ -78,7 +84,12 @@ struct Parser {
     if (count > r.remaining() / min_size)
       r.fail("truncated: " + what + " declares " + std::to_string(count) + " elements of " + gguf_type_name(t) +
              ", more than the " + std::to_string(r.remaining()) + " bytes left can hold");
+    uint64_t released_to = r.pos();
     for (uint64_t k = 0; k < count; ++k) {
+      if (r.pos() - released_to >= (1u << 20)) {
+        release_walked(released_to);
+        released_to = r.pos();
+      }
       if (t == GgufType::String) {
         const uint64_t n = r.read<uint64_t>(what + " element " + std::to_string(k) + " (string length)");
         r.read_bytes(n, what + " element " + std::to_string(k));
@@ -86,6 +97,7 @@ struct Parser {
         read_array_header(depth + 1, what + " element " + std::to_string(k));
       }
     }
+    release_walked(released_to);
   }
 
   // Reads an array's element type and count, then skips its elements; returns the value.
@@ -180,9 +192,9 @@ std::vector<int64_t> GgufTensorInfo::shape() const {
   return std::vector<int64_t>(ne.rbegin(), ne.rend());
 }
 
-GgufFile parse_gguf(std::span<const uint8_t> bytes, const std::string& path) {
+GgufFile parse_gguf(std::span<const uint8_t> bytes, const std::string& path, const MappedFile* mapped) {
   ByteReader r(bytes, path);
-  Parser p{r};
+  Parser p{r, mapped && mapped->data() == bytes.data() ? mapped : nullptr};
   GgufFile g;
   g.path = path;
 

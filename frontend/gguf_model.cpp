@@ -72,17 +72,18 @@ ModelConfig config_from_gguf(const GgufFile& g, const std::vector<const GgufTens
   return c;
 }
 
-TokenizerData tokenizer_from_gguf(const GgufFile& g) {
+TokenizerData tokenizer_from_gguf(const GgufFile& g, bool vocabulary) {
   TokenizerData t;
   if (!g.has("tokenizer.ggml.tokens")) return t;
   if (g.has("tokenizer.ggml.model")) t.model = g.get_string("tokenizer.ggml.model");
   if (g.has("tokenizer.ggml.pre")) t.pre = g.get_string("tokenizer.ggml.pre");
-  t.tokens = g.get_strings("tokenizer.ggml.tokens");
+  if (vocabulary) t.tokens = g.get_strings("tokenizer.ggml.tokens");
+  const size_t n_tokens = g.find("tokenizer.ggml.tokens")->count;
   if (g.has("tokenizer.ggml.token_type")) {
     const auto types = g.get_ints("tokenizer.ggml.token_type");
-    if (types.size() != t.tokens.size())
+    if (types.size() != n_tokens)
       g.fail_key("tokenizer.ggml.token_type", std::to_string(types.size()) + " types for " +
-                                                  std::to_string(t.tokens.size()) + " tokens");
+                                                  std::to_string(n_tokens) + " tokens");
     t.token_types.reserve(types.size());
     for (size_t i = 0; i < types.size(); ++i) {
       if (types[i] < 0 || types[i] > static_cast<int64_t>(TokenType::Byte))
@@ -91,9 +92,9 @@ TokenizerData tokenizer_from_gguf(const GgufFile& g) {
       t.token_types.push_back(static_cast<TokenType>(types[i]));
     }
   } else {
-    t.token_types.assign(t.tokens.size(), TokenType::Normal);
+    t.token_types.assign(n_tokens, TokenType::Normal);
   }
-  if (g.has("tokenizer.ggml.merges")) t.merges = g.get_strings("tokenizer.ggml.merges");
+  if (vocabulary && g.has("tokenizer.ggml.merges")) t.merges = g.get_strings("tokenizer.ggml.merges");
   auto id = [&](const char* key) -> int64_t {
     return g.has(key) ? static_cast<int64_t>(std::min<uint64_t>(g.get_uint(key), INT64_MAX)) : -1;
   };
@@ -129,7 +130,7 @@ std::string split_path(const SplitName& s, int index) {
 }  // namespace
 
 Model gguf_to_model(const std::vector<GgufFile>& parts, const std::vector<std::shared_ptr<const MappedFile>>& files,
-                    const std::string& path) {
+                    const std::string& path, const LoadOptions& options) {
   if (parts.empty()) throw_internal("gguf_to_model: no files");
   const GgufFile& meta = parts[0];
   std::vector<const GgufTensorInfo*> all;
@@ -144,7 +145,10 @@ Model gguf_to_model(const std::vector<GgufFile>& parts, const std::vector<std::s
   m.format = "gguf";
   m.path = path;
   m.config = config_from_gguf(meta, all);
-  m.tokenizer = tokenizer_from_gguf(meta);
+  m.tokenizer = tokenizer_from_gguf(meta, options.vocabulary);
+  m.tokenizer_tokens = meta.has("tokenizer.ggml.tokens") ? static_cast<int64_t>(meta.find("tokenizer.ggml.tokens")->count) : 0;
+  const GgufValue* merges = meta.find("tokenizer.ggml.merges");
+  m.tokenizer_merges = merges && m.tokenizer_tokens > 0 ? static_cast<int64_t>(merges->count) : 0;
   for (size_t k = 0; k < all.size(); ++k) {
     const GgufTensorInfo& info = *all[k];
     TensorRef t;
@@ -163,16 +167,16 @@ Model gguf_to_model(const std::vector<GgufFile>& parts, const std::vector<std::s
   return m;
 }
 
-Model load_gguf(const std::string& path) {
+Model load_gguf(const std::string& path, const LoadOptions& options) {
   auto first = MappedFile::open(path);
-  GgufFile g = parse_gguf(first->bytes(), path);
+  GgufFile g = parse_gguf(first->bytes(), path, first.get());
   const auto split = parse_split_name(path);
   const uint64_t declared = g.has("split.count") ? g.get_uint("split.count") : 1;
   if (!split) {
     if (declared > 1)
       g.fail_key("split.count", "the file is one of " + std::to_string(declared) +
                                     " parts, but its name does not end in -0000i-of-0000N.gguf");
-    return gguf_to_model({std::move(g)}, {first}, path);
+    return gguf_to_model({std::move(g)}, {first}, path, options);
   }
   if (split->count < 1 || split->index < 1 || split->index > split->count)
     throw_bad_input(path + ": split name says part " + std::to_string(split->index) + " of " +
@@ -184,7 +188,7 @@ Model load_gguf(const std::string& path) {
   for (int i = 1; i <= split->count; ++i) {
     const std::string p = split_path(*split, i);
     auto f = i == split->index ? first : MappedFile::open(p);
-    GgufFile part = i == split->index ? std::move(g) : parse_gguf(f->bytes(), p);
+    GgufFile part = i == split->index ? std::move(g) : parse_gguf(f->bytes(), p, f.get());
     if (split->count > 1) {
       if (part.get_uint("split.count") != static_cast<uint64_t>(split->count))
         part.fail_key("split.count", "is " + std::to_string(part.get_uint("split.count")) + ", but the name says " +
@@ -201,7 +205,7 @@ Model load_gguf(const std::string& path) {
     parts[0].fail_key("split.tensors.count", "is " + std::to_string(parts[0].get_uint("split.tensors.count")) +
                                                  ", but the " + std::to_string(split->count) + " files hold " +
                                                  std::to_string(total_tensors) + " tensors");
-  return gguf_to_model(parts, files, path);
+  return gguf_to_model(parts, files, path, options);
 }
 
 }  // namespace aprc

@@ -105,13 +105,14 @@ void check_model(const Model& m) {
   }
 
   const TokenizerData& tok = m.tokenizer;
-  if (static_cast<int64_t>(tok.tokens.size()) > V)
-    throw_bad_input(m.path + ": the tokenizer has " + std::to_string(tok.tokens.size()) +
+  // Models built in memory may leave the counts at 0; loaded ones may have dropped the strings.
+  const int64_t n_tokens = tok.tokens.empty() ? m.tokenizer_tokens : static_cast<int64_t>(tok.tokens.size());
+  if (n_tokens > V)
+    throw_bad_input(m.path + ": the tokenizer has " + std::to_string(n_tokens) +
                     " tokens, more than the model's vocab_size (" + std::to_string(V) + ")");
-  if (!tok.token_types.empty() && tok.token_types.size() != tok.tokens.size())
+  if (!tok.token_types.empty() && static_cast<int64_t>(tok.token_types.size()) != n_tokens)
     throw_bad_input(m.path + ": the tokenizer has " + std::to_string(tok.token_types.size()) + " token types for " +
-                    std::to_string(tok.tokens.size()) + " tokens");
-  const int64_t n_tokens = static_cast<int64_t>(tok.tokens.size());
+                    std::to_string(n_tokens) + " tokens");
   for (auto [key, id] : {std::pair{"bos_token_id", tok.bos_id}, std::pair{"eos_token_id", tok.eos_id},
                          std::pair{"padding_token_id", tok.pad_id}}) {
     if (id < -1 || (id >= 0 && (n_tokens == 0 ? id >= V : id >= n_tokens)))

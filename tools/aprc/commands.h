@@ -9,5 +9,7 @@ int cmd_detokenize(int argc, char** argv);
 int cmd_compile(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_run(int argc, char** argv);
+int cmd_inspect(int argc, char** argv);
+int cmd_import(int argc, char** argv);
 
 }  // namespace aprc

@@ -17,7 +17,8 @@ struct ConfigFromJson {
   std::optional<bool> tied;  // tie_word_embeddings / tied_embeddings when the JSON says
 };
 
-// `path` names the file in errors. Missing required keys and wrong types are BadInput.
+// `path` names the file in errors. Missing required keys and wrong types are BadInput. vocab_size
+// is optional (0 when absent): APR files may leave it to the embedding's row count.
 ConfigFromJson config_from_json(const nlohmann::json& j, const std::string& path);
 
 // Parses JSON text; a syntax error is BadInput naming `path` and the byte offset.

@@ -6,12 +6,14 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "aprc/formats/formats.h"
+#include "aprc/mapped_file.h"
 
 namespace aprc {
 
@@ -69,8 +71,10 @@ struct GgufFile {
   [[noreturn]] void fail_key(std::string_view key, const std::string& message) const;
 };
 
-// Parses a whole GGUF file held in `bytes`; `path` names it in errors.
-GgufFile parse_gguf(std::span<const uint8_t> bytes, const std::string& path);
+// Parses a whole GGUF file held in `bytes`; `path` names it in errors. When `bytes` is `mapped`'s
+// mapping, the pages of large arrays are released once walked (they are re-read on demand), so
+// parsing costs little resident memory.
+GgufFile parse_gguf(std::span<const uint8_t> bytes, const std::string& path, const MappedFile* mapped = nullptr);
 
 // ggml's tensor type numbers and names (all of them, so that an unsupported one is named).
 const char* ggml_type_name(uint32_t ggml_type);

@@ -37,6 +37,10 @@ struct Model {
   ModelConfig config;
   std::map<std::string, TensorRef> tensors;  // by canonical name
   TokenizerData tokenizer;
+  // How many tokens and merges the file holds; equal to tokenizer.tokens/merges sizes unless the
+  // model was loaded without its vocabulary (LoadOptions::vocabulary = false).
+  int64_t tokenizer_tokens = 0;
+  int64_t tokenizer_merges = 0;
 
   // Throws Error(BadInput) "PATH: missing tensor 'NAME'" when absent.
   const TensorRef& tensor(const std::string& name) const;
@@ -53,9 +57,16 @@ std::string final_norm();                        // model.norm.weight
 std::string layer(int64_t i, const char* rest);  // model.layers.I.<rest>
 }  // namespace names
 
+struct LoadOptions {
+  // false: leave tokenizer.tokens and tokenizer.merges empty (token_types, ids and the template are
+  // still read) and keep only their counts. `aprc inspect` uses this so that looking at a file
+  // costs a few MB, not the vocabulary's strings.
+  bool vocabulary = true;
+};
+
 // Loads any supported model: a .gguf file (or any file of a split set), an .apr file, or a Hugging
 // Face folder. Checks the tensors against the config (names present, shapes consistent).
-Model load_model(const std::string& path);
+Model load_model(const std::string& path, const LoadOptions& options = {});
 
 // The checks load_model makes, for models built in memory. check_config: the numbers are positive,
 // in range and consistent (heads divisible by kv heads, ...); `path` names the source in errors.
