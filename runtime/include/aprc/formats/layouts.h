@@ -35,4 +35,13 @@ std::vector<uint8_t> repack(WeightLayout layout, const TensorView& row_major);
 void dequantize_rows_in_layout(WeightLayout layout, const TensorView& view, int64_t row_begin,
                                int64_t row_end, float* out);
 
+// The backends a plan's code is generated for.
+enum class Backend : uint8_t { Cpu, Cuda };
+
+// The layout that `backend`'s matrix kernels (linear, fused_linear, logits) read for weights of
+// `dtype`; row_major where the backend has no layout of its own for that encoding. The layout pass
+// (aprc-repack-weights) asks only this function, so that the choice is made in one place
+// (runtime/core/target_layouts.cpp). Callers still check layout_bytes for the weight's shape.
+WeightLayout preferred_layout(Backend backend, DType dtype);
+
 }  // namespace aprc

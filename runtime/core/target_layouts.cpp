@@ -1,0 +1,17 @@
+// Which layout each backend's matrix kernels read, per encoding: the one place that maps a target to
+// its weight layouts (formats/layouts.h documents every layout). Encodings without a layout of their
+// own stay row_major, as do all weights until a backend defines a layout for them.
+#include "aprc/formats/layouts.h"
+
+namespace aprc {
+
+WeightLayout preferred_layout(Backend backend, DType dtype) {
+  switch (backend) {
+    case Backend::Cpu:
+    case Backend::Cuda:
+      return WeightLayout::RowMajor;
+  }
+  return WeightLayout::RowMajor;
+}
+
+}  // namespace aprc
