@@ -39,6 +39,24 @@ LogicalResult AprcDialect::verifyOperationAttribute(Operation* op, NamedAttribut
       return op->emitError() << "'" << kConfigAttrName << "' must be a dictionary of the model configuration";
     return success();
   }
+  if (attr.getName() == kMaxTokensAttrName || attr.getName() == kArenaBytesAttrName) {
+    auto value = dyn_cast<IntegerAttr>(attr.getValue());
+    const int64_t least = attr.getName() == kMaxTokensAttrName ? 1 : 0;
+    if (!value || value.getInt() < least)
+      return op->emitError() << "'" << attr.getName().getValue() << "' must be an integer of at least " << least;
+    return success();
+  }
+  if (attr.getName() == kOffsetsAttrName) {
+    auto offsets = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
+    if (!offsets || offsets.size() != static_cast<int64_t>(op->getNumResults()))
+      return op->emitError() << "'" << kOffsetsAttrName << "' must be an array<i64> of one offset per result ("
+                             << op->getNumResults() << ")";
+    for (int64_t offset : offsets.asArrayRef())
+      if (offset < 0 && offset != kFunctionOutput)
+        return op->emitError() << "'" << kOffsetsAttrName << "': offset " << offset
+                               << " is neither a byte offset nor " << kFunctionOutput << " (the function's output)";
+    return success();
+  }
   return op->emitError() << "unknown aprc attribute '" << attr.getName().getValue() << "'";
 }
 

@@ -22,6 +22,15 @@ def Aprc_Dialect : Dialect {
   let extraClassDeclaration = [{
     // The module attribute that holds the model configuration (a dictionary).
     static constexpr ::llvm::StringLiteral kConfigAttrName = "aprc.config";
+    // The memory plan (aprc-plan-memory, read by the schedule builder). On a function: the row
+    // count T its buffers are sized for, and the bytes of its one activation arena. On an op: per
+    // result, the byte offset of its buffer in the arena, or kFunctionOutput for the value the
+    // function returns (it lives in the caller's output buffer). A result whose offset equals an
+    // operand's reuses that operand's buffer (in place).
+    static constexpr ::llvm::StringLiteral kMaxTokensAttrName = "aprc.max_tokens";
+    static constexpr ::llvm::StringLiteral kArenaBytesAttrName = "aprc.arena_bytes";
+    static constexpr ::llvm::StringLiteral kOffsetsAttrName = "aprc.offsets";
+    static constexpr int64_t kFunctionOutput = -1;
   }];
 }
 
