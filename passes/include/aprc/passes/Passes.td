@@ -1,0 +1,98 @@
+// aprc's passes: the fusions that turn the frontend's ops into the fused ops the kernels implement,
+// the weight layout pass, and memory planning. aprc-opt lists each with its summary; the pipelines
+// that chain them (aprc-optimize, aprc-lower-cpu, aprc-lower-cuda) are in pipelines.cpp.
+#ifndef APRC_PASSES_TD
+#define APRC_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+//===-------------------------------------------------------------------------------------------===//
+// Fusions (each keeps the values of the ops it replaces, named in result_names)
+//===-------------------------------------------------------------------------------------------===//
+
+def FuseGateUpSwiGLU : Pass<"aprc-fuse-gate-up-swiglu", "::mlir::func::FuncOp"> {
+  let summary = "Fuse mul(silu(linear(x, Wg)), linear(x, Wu)) into one fused_linear with a swiglu epilogue";
+  let description = [{
+    The gate and up projections of one input, the SiLU of the gate and the product become
+    `aprc.fused_linear %x weights(%Wg, %Wu) epilogue swiglu`, whose result carries the mul's name.
+    Matches either operand order of the mul, and a `fused_linear` of exactly those two projections
+    (epilogue none, as aprc-fuse-shared-input-linears leaves them). The projections must have no
+    other users, and biases on both or neither.
+  }];
+}
+
+def FuseSharedInputLinears : Pass<"aprc-fuse-shared-input-linears", "::mlir::func::FuncOp"> {
+  let summary = "Fuse the linears that read one input (q/k/v) into one fused_linear with a result per weight";
+  let description = [{
+    All `aprc.linear` ops of a block that read the same value, with biases on all or none of them,
+    become one `aprc.fused_linear ... epilogue none` placed at the first of them; each result
+    carries the name of the linear it replaces. Linears with and without biases form separate
+    groups.
+  }];
+}
+
+def FoldNormIntoLinear : Pass<"aprc-fold-norm-into-linear", "::mlir::func::FuncOp"> {
+  let summary = "Fold an rms_norm into the RMSNorm prologue of the linears and fused_linears it feeds";
+  let description = [{
+    An `aprc.rms_norm` whose every user is an `aprc.linear` or a `fused_linear` without a norm
+    (reading it as the input) disappears: each user normalizes its own input instead
+    (`fused_linear %x norm(%gamma) ... {eps}`). A norm with any other user stays as it is.
+  }];
+}
+
+def FoldResidualIntoLinear : Pass<"aprc-fold-residual-into-linear", "::mlir::func::FuncOp"> {
+  let summary = "Fold add(r, linear(x)) into a fused_linear with a residual epilogue";
+  let description = [{
+    An `aprc.add` of a residual and the only use of a single-weight projection (`aprc.linear`, or a
+    `fused_linear` of one weight and epilogue none, norm prologue allowed) becomes
+    `fused_linear ... residual(%r) epilogue residual`, named after the add.
+  }];
+}
+
+def FuseRopeKvAppend : Pass<"aprc-fuse-rope-kv-append", "::mlir::func::FuncOp"> {
+  let summary = "Fuse rope(k) feeding kv_append into rope_kv_append";
+  let description = [{
+    `aprc.kv_append (rope %k), %v, @cache[%pos]` becomes `aprc.rope_kv_append %k, %v, @cache[%pos]`
+    when the rope rotates at the same position with the cache's head_dim; its result is the rotated
+    k (named after the rope) and replaces the rope's uses after the append.
+  }];
+}
+
+//===-------------------------------------------------------------------------------------------===//
+// Layouts and memory
+//===-------------------------------------------------------------------------------------------===//
+
+def RepackWeights : Pass<"aprc-repack-weights", "::mlir::ModuleOp"> {
+  let summary = "Give every weight that the matrix kernels read the layout its target's kernels read";
+  let description = [{
+    Each `aprc.weight` read only by `linear`, `fused_linear` (as a weight) and `logits` gets the
+    layout `preferred_layout(target, encoding)` (runtime/core/target_layouts.cpp) when that layout
+    can hold its shape; its `aprc.weight_ref`s follow. Embedding tables, norms and biases stay
+    row_major, and so does a weight with both kinds of users.
+  }];
+  let options = [
+    Option<"target", "target", "::aprc::Backend", "::aprc::Backend::Cpu",
+           "the backend whose kernels read the weights",
+           [{::llvm::cl::values(clEnumValN(::aprc::Backend::Cpu, "cpu", "the CPU kernels"),
+                                clEnumValN(::aprc::Backend::Cuda, "cuda", "the CUDA kernels"))}]>
+  ];
+}
+
+def PlanMemory : Pass<"aprc-plan-memory", "::mlir::func::FuncOp"> {
+  let summary = "Place every activation of a function in one arena, reusing bytes of dead buffers";
+  let description = [{
+    Computes each activation's live range in the function's block and packs the buffers (sized for
+    `aprc.max_tokens` rows where the row count is dynamic) into one arena, larger buffers first,
+    each into the lowest 64-byte-aligned gap free over its whole range. Results that kernels
+    write in place share their operand's buffer: rope and rope_kv_append always (their operand
+    must die there), a residual epilogue when the residual dies there. The value the function
+    returns lives in the caller's output buffer. Writes `aprc.offsets` on every op with results and
+    `aprc.max_tokens` and `aprc.arena_bytes` on the function (dialect AprcDialect.td).
+  }];
+  let options = [
+    Option<"maxTokens", "max-tokens", "int64_t", "512",
+           "rows of a call with a dynamic row count, unless the function has aprc.max_tokens">
+  ];
+}
+
+#endif  // APRC_PASSES_TD

@@ -1,0 +1,30 @@
+// aprc's passes (declared in Passes.td) and pipelines, for the code that builds pass managers:
+// aprc-opt, the compile pipeline, the tests. The MLIR-free way to run them is pipeline.h.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "aprc/formats/layouts.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace aprc::passes {
+
+#define GEN_PASS_DECL
+#include "aprc/passes/Passes.h.inc"
+
+// The fusions, in the order in which each leaves the next its pattern: gate/up into swiglu first
+// (so that the shared-input fusion does not take them), then q/k/v, then the norms into the fused
+// linears they feed, the residual adds into the projections before them, and rope into the append.
+void buildOptimizePipeline(mlir::OpPassManager& pm);
+
+// From the frontend's module to what the schedule builder for `backend` reads: the fusions, the
+// weight layouts of `backend`, and the memory plan for calls of up to `max_tokens` tokens.
+void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens);
+
+// Registers every pass and the pipelines aprc-optimize, aprc-lower-cpu and aprc-lower-cuda with
+// MLIR's registry (for aprc-opt and textual pipelines). Safe to call more than once.
+void registerPassesAndPipelines();
+
+}  // namespace aprc::passes

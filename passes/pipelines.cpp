@@ -1,0 +1,80 @@
+// The pipelines that chain aprc's passes, their registration, and run_pipeline (pipeline.h).
+#include <mutex>
+
+#include "aprc/error.h"
+#include "aprc/ir/module_impl.h"
+#include "aprc/passes/passes.h"
+#include "aprc/passes/pipeline.h"
+#include "llvm/Support/raw_ostream.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassRegistry.h"
+
+namespace aprc::passes {
+
+namespace {
+#define GEN_PASS_REGISTRATION
+#include "aprc/passes/Passes.h.inc"
+
+struct LoweringPipelineOptions : mlir::PassPipelineOptions<LoweringPipelineOptions> {
+  Option<int64_t> max_tokens{*this, "max-tokens",
+                             llvm::cl::desc("the most tokens of one call (prefill chunks); sizes the arena"),
+                             llvm::cl::init(512)};
+};
+
+}  // namespace
+
+void buildOptimizePipeline(mlir::OpPassManager& pm) {
+  mlir::OpPassManager& fn = pm.nest<mlir::func::FuncOp>();
+  fn.addPass(createFuseGateUpSwiGLU());
+  fn.addPass(createFuseSharedInputLinears());
+  fn.addPass(createFoldNormIntoLinear());
+  fn.addPass(createFoldResidualIntoLinear());
+  fn.addPass(createFuseRopeKvAppend());
+}
+
+void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens) {
+  buildOptimizePipeline(pm);
+  pm.addPass(createRepackWeights(RepackWeightsOptions{backend}));
+  pm.nest<mlir::func::FuncOp>().addPass(createPlanMemory(PlanMemoryOptions{max_tokens}));
+}
+
+void registerPassesAndPipelines() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerAprcPasses();
+    mlir::PassPipelineRegistration<>("aprc-optimize", "Every fusion of aprc, in order (Passes.td)",
+                                     buildOptimizePipeline);
+    const auto lowering = [](Backend backend) {
+      return [backend](mlir::OpPassManager& pm, const LoweringPipelineOptions& options) {
+        buildLoweringPipeline(pm, backend, options.max_tokens);
+      };
+    };
+    mlir::PassPipelineRegistration<LoweringPipelineOptions>(
+        "aprc-lower-cpu", "aprc-optimize, the CPU weight layouts and the memory plan: what the CPU schedule reads",
+        lowering(Backend::Cpu));
+    mlir::PassPipelineRegistration<LoweringPipelineOptions>(
+        "aprc-lower-cuda", "aprc-optimize, the CUDA weight layouts and the memory plan: what the CUDA schedule reads",
+        lowering(Backend::Cuda));
+  });
+}
+
+void run_pipeline(ir::Module& module, std::string_view pipeline) {
+  registerPassesAndPipelines();
+  mlir::ModuleOp op = ir::mlir_module(module);
+  mlir::PassManager pm(op->getContext(), mlir::ModuleOp::getOperationName(), mlir::OpPassManager::Nesting::Implicit);
+  std::string errors;
+  llvm::raw_string_ostream error_stream(errors);
+  if (mlir::failed(mlir::parsePassPipeline(llvm::StringRef(pipeline.data(), pipeline.size()), pm, error_stream)))
+    throw_bad_input("pass pipeline '" + std::string(pipeline) + "': " + error_stream.str());
+
+  std::string diagnostics;
+  mlir::ScopedDiagnosticHandler handler(op->getContext(), [&](mlir::Diagnostic& diag) {
+    llvm::raw_string_ostream os(diagnostics);
+    os << (diagnostics.empty() ? "" : "; ") << diag.getLocation() << ": " << diag.str();
+    return mlir::success();
+  });
+  if (mlir::failed(pm.run(op))) throw_internal("pass pipeline '" + std::string(pipeline) + "' failed: " + diagnostics);
+}
+
+}  // namespace aprc::passes
