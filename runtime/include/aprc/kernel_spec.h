@@ -27,8 +27,13 @@ struct WeightDesc {
   bool operator==(const WeightDesc&) const = default;
 };
 
+// CPU kernels (docs/design.md): void NAME(void* const* args, const int64_t* scalars, int64_t begin,
+// int64_t end), with args in the order below, scalars = {T, pos}, and [begin, end) the chunk of the
+// parallel extent to compute. Unless a kind says otherwise the extent is the T tokens.
 enum class KernelKind {
   // out[t] = dequant(table[ids[t]])              args: ids(i32[T]), table, out[T,H]
+  // An id outside the table reads its nearest row (never out of bounds; the executor rejects such
+  // ids before they get here).
   Embedding,
   // out = x / rms(x) * gamma                    args: x[T,H], gamma, out[T,H]
   RmsNorm,
@@ -48,6 +53,13 @@ enum class KernelKind {
   KvAppend,
   // Causal grouped-query attention of q (T tokens at pos..pos+T-1) over cache positions
   // [0, pos+t]; softmax(q.k * scale) v.   args: q[T,heads*head_dim], cache_k, cache_v, out
+  // Query head h reads kv head h / (heads / kv_heads). CPU parallel extent: query heads.
+  //
+  // KV cache layout (KvAppend and Attention): one K and one V buffer per layer, each
+  // [max_seq, kv_heads, head_dim] of cache_dtype (f32 on CPU), position-major: the entry of
+  // position p and kv head g starts at element (p * kv_heads + g) * head_dim, so the T tokens of
+  // one call append one contiguous run. Kernels never need max_seq; the executor checks that
+  // pos + T fits before it calls them.
   Attention,
   // Elementwise over [T, cols]:  Silu: out = x*sigmoid(x) (args x,out); Mul/Add: out = a op b (a,b,out)
   Silu,
@@ -67,6 +79,11 @@ struct KernelSpec {
   WeightDesc norm;
   Epilogue epilogue = Epilogue::None;
   double eps = 1e-6;
+  // Linear, opt-in (a compile option recorded in the plan): quantize the activations to int8 per
+  // 32 columns and use integer dot products (llama.cpp's path; ~1e-2 relative error instead of
+  // the default fp32 path's 1e-3 bound). Weight formats without integer codes (f32, f16, bf16,
+  // fp8) ignore it and stay fp32.
+  bool int8_activations = false;
 
   // Rope / KvAppend / Attention
   int64_t heads = 0;     // Rope: heads rotated; Attention: query heads

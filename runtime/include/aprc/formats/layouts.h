@@ -16,6 +16,23 @@ namespace aprc {
 
 enum class WeightLayout : uint8_t {
   RowMajor,  // [out, in], row after row, each row a run of blocks: as model files store weights
+
+  // cpu_r16: what the CPU matrix kernels read, for q8_0, q5_0, q4_k and q6_k. Rows go in groups
+  // of 16 (the last group padded with zero rows, so the tensor holds ceil(rows/16)*16 rows); a
+  // group is stored block column after block column, and the 16 blocks of one block column form
+  // a tile of 16 * block_bytes bytes in which every field is transposed so that the 16 rows' copies
+  // of a byte (or f16) are adjacent: element i of a field, row r, lies at
+  //   field_offset_in_tile + (i * 16 + r) * element_size.
+  // A vector load of 16 bytes thus gives one code for 16 rows: the kernels keep rows in vector
+  // lanes, need no horizontal sums, and unpack scales for 16 rows at once. The bytes per weight do
+  // not change. Tile fields, in order (element size in bytes x count):
+  //   q8_0 (544 B): d (2 x 1), qs (1 x 32)
+  //   q5_0 (352 B): d (2 x 1), qh (2 x 32), qs (1 x 16). qh is bit-transposed: qh[j] is a u16
+  //                 whose bit r is the 5th bit of weight j of row r (a lane mask for weight j).
+  //   q4_k (2304 B): d (2 x 1), dmin (2 x 1), scales (1 x 12, still 6-bit packed), qs (1 x 128)
+  //   q6_k (3360 B): ql (1 x 128), qh (1 x 64), scales (1 x 16), d (2 x 1)
+  // Everything else about a field (bit packing, nibble order) is as in the row_major block.
+  CpuR16,
 };
 
 const char* layout_name(WeightLayout layout);

@@ -1,0 +1,342 @@
+// Linear: out_i = prologue(x) @ W_i^T (+ b_i), then the epilogue (kernel_spec.h).
+//
+// Work is done 16 output rows at a time (a "group"), so every path ends in one vector of 16
+// results per token, which the shared epilogue scales, biases, combines and stores under a mask.
+//
+// The RMSNorm prologue never materializes the normalized x: since (x * inv * gamma) @ W =
+// inv * ((x * gamma) @ W), gamma is folded into x (matrix-vector) or into the dequantized weights
+// (matrix-matrix), and the per-token inv = 1/rms(x) scales the results.
+//
+//  - T == 1 (decode), matrix-vector: cpu_r16 weights keep rows in vector lanes and read each tile
+//    once (WeightReader::group_unit_dot applies scales per sub-block and factors mins and code
+//    offsets out through per-16-column sums of x); row_major weights compute one dot product per
+//    row, columns in lanes.
+//  - T > 1 (prefill), matrix-matrix: for each group and block of up to 256 columns, the weights are
+//    dequantized once into a panel P[k][16 rows] (f32, on the stack), then every token tile of TT
+//    tokens runs a register-blocked microkernel: acc[t] += x[t][k] * P[k] for the tile's tokens,
+//    partial sums kept per group in C[T][16] across column blocks.
+#include <algorithm>
+
+#include "aprc/error.h"
+#include "kernels.h"
+#include "weight_reader.h"
+
+namespace aprc::cpu {
+
+using mlir::arith::CmpIPredicate;
+
+namespace {
+
+constexpr int64_t kPanelCols = 256;  // columns of one dequantized panel (at most)
+
+struct Job {
+  llvm::SmallVector<int, 2> weights;  // indices into the spec's weights (SwiGLU: gate, up)
+  Value lo, hi;                       // rows [lo, hi) of those weights
+  Value out;                          // output view
+  int64_t n = 0;                      // output row width
+};
+
+class LinearGen {
+ public:
+  LinearGen(KB& k, KernelFn& fn, const KernelSpec& s) : k_(k), fn_(fn), s_(s) {}
+  void run();
+
+ private:
+  void check_spec();
+  void matvec(const Job& job);
+  void matmul(const Job& job);
+  Value row_major_dot(WeightReader& w, Value row, Value x);
+  void epilogue(const Job& job, Value t, Value g, Values ys, Value mask);
+  int64_t panel_cols(const WeightReader& w) const {
+    return std::max<int64_t>(w.unit_cols(), kPanelCols / w.unit_cols() * w.unit_cols());
+  }
+
+  KB& k_;
+  KernelFn& fn_;
+  const KernelSpec& s_;
+  int64_t K_ = 0;
+  Value x_, T_, resid_, inv_rms_, gamma_;        // gamma_: K floats (f32), when has_norm
+  std::vector<WeightReader> w_;
+  std::vector<WeightReader> bias_;
+  std::vector<Value> outs_;
+  Value xprime_, xsum_;                          // matrix-vector: x * gamma, and its 16-column sums
+  Value panel_[2], panel_rows_, c_[2];           // matrix-matrix scratch
+};
+
+void LinearGen::check_spec() {
+  const auto& W = s_.weights;
+  if (W.empty()) throw_internal("linear: no weights");
+  K_ = W[0].cols;
+  for (const auto& w : W)
+    if (w.cols != K_) throw_internal("linear: weights disagree on the input width");
+  if (s_.epilogue == Epilogue::SwiGLU && (W.size() != 2 || W[0].rows != W[1].rows))
+    throw_internal("linear: swiglu needs two weights of equal rows");
+  if (s_.epilogue == Epilogue::Residual && W.size() != 1) throw_internal("linear: residual needs one weight");
+  if (!s_.biases.empty() && s_.biases.size() != W.size()) throw_internal("linear: one bias per weight");
+  for (size_t i = 0; i < s_.biases.size(); ++i)
+    if (s_.biases[i].rows * s_.biases[i].cols != W[i].rows) throw_internal("linear: bias length is not the weight's rows");
+  if (s_.has_norm && s_.norm.rows * s_.norm.cols != K_) throw_internal("linear: norm length is not the input width");
+}
+
+void LinearGen::run() {
+  check_spec();
+  auto& k = k_;
+  int a = 0;
+  x_ = fn_.view(a++, k.f32);
+  Value gamma_bytes = s_.has_norm ? fn_.view(a++, k.i8) : Value();
+  if (s_.epilogue == Epilogue::Residual) resid_ = fn_.view(a++, k.f32);
+  for (const auto& w : s_.weights) w_.emplace_back(k, w, fn_.view(a++, k.i8));
+  for (const auto& b : s_.biases) bias_.emplace_back(k, b, fn_.view(a++, k.i8));
+  const size_t n_out = s_.epilogue == Epilogue::None ? s_.weights.size() : 1;
+  for (size_t i = 0; i < n_out; ++i) outs_.push_back(fn_.view(a++, k.f32));
+  T_ = fn_.T();
+
+  // The normalization: gamma as K floats, and 1/rms(x[t]) for each token.
+  if (s_.has_norm) {
+    WeightReader g(k, s_.norm, gamma_bytes);
+    gamma_ = k.stack(k.f32, K_);
+    for_lanes16(k, k.ci(0), k.ci(K_), [&](Value i, Value mask) {
+      Value m = mask ? mask : k.lane_mask(k.ci(0), k.ci(16), 16);
+      Value v = g.vector16(i, m);
+      if (mask) k.vstore_masked(v, gamma_, i, mask);
+      else k.vstore(v, gamma_, i);
+    });
+    inv_rms_ = k.stack(k.f32, T_);
+    k.for_(k.ci(0), T_, k.ci(1), [&](Value t) {
+      Value row = k.mul(t, k.ci(K_));
+      Value acc = for_lanes16(k, k.ci(0), k.ci(K_), {k.vconst_f(0, 16)}, [&](Value i, Value mask, mlir::ValueRange c) {
+        Value v = mask ? k.vload_masked(x_, k.add(row, i), mask, k.vconst_f(0, 16)) : k.vload(x_, k.add(row, i), 16);
+        return Values{k.fma(v, v, c[0])};
+      })[0];
+      Value mean = k.div(k.extf(k.reduce_add(acc), k.f64), k.cfl(double(K_), k.f64));
+      Value inv = k.div(k.cfl(1.0, k.f64), k.sqrt(k.add(mean, k.cfl(s_.eps, k.f64))));
+      k.store(k.truncf(inv, k.f32), inv_rms_, t);
+    });
+  }
+
+  // Scratch for both paths, allocated once at the top of the kernel.
+  bool any_r16 = false, any_row_major = false;
+  for (const auto& w : w_) (w.r16() ? any_r16 : any_row_major) = true;
+  const int nw = s_.epilogue == Epilogue::SwiGLU ? 2 : 1;
+  int64_t max_panel = 0;
+  for (const auto& w : w_) max_panel = std::max(max_panel, panel_cols(w));
+  for (int i = 0; i < nw; ++i) {
+    panel_[i] = k.stack(k.f32, max_panel * 16);
+    c_[i] = k.stack(k.f32, k.mul(k.max(T_, k.ci(1)), k.ci(16)));
+  }
+  if (any_row_major) panel_rows_ = k.stack(k.f32, 16 * (max_panel + 16));
+  const bool need_xprime = s_.has_norm;
+  xprime_ = need_xprime ? k.stack(k.f32, K_) : x_;
+  if (any_r16) xsum_ = k.stack(k.f32, (K_ + 15) / 16);
+
+  // The jobs: which rows of which weights this chunk [begin, end) covers.
+  std::vector<Job> jobs;
+  if (s_.epilogue == Epilogue::None) {
+    int64_t off = 0;
+    for (size_t i = 0; i < w_.size(); ++i) {
+      const int64_t n = s_.weights[i].rows;
+      Value lo = k.min(k.max(k.sub(fn_.begin(), k.ci(off)), k.ci(0)), k.ci(n));
+      Value hi = k.min(k.max(k.sub(fn_.end(), k.ci(off)), k.ci(0)), k.ci(n));
+      jobs.push_back(Job{{int(i)}, lo, hi, outs_[i], n});
+      off += n;
+    }
+  } else {
+    const int64_t n = s_.weights[0].rows;
+    Job j{{0}, k.min(fn_.begin(), k.ci(n)), k.min(fn_.end(), k.ci(n)), outs_[0], n};
+    if (nw == 2) j.weights.push_back(1);
+    jobs.push_back(j);
+  }
+
+  Value is_decode = k.cmp(CmpIPredicate::eq, T_, k.ci(1));
+  k.b.create<mlir::scf::IfOp>(is_decode, [&](mlir::OpBuilder&, mlir::Location) {
+    // x * gamma and its sums over runs of 16 columns, for this one token.
+    if (need_xprime)
+      for_lanes16(k, k.ci(0), k.ci(K_), [&](Value i, Value mask) {
+        Value z = k.vconst_f(0, 16);
+        Value v = mask ? k.vload_masked(x_, i, mask, z) : k.vload(x_, i, 16);
+        Value g = mask ? k.vload_masked(gamma_, i, mask, z) : k.vload(gamma_, i, 16);
+        if (mask) k.vstore_masked(k.mul(v, g), xprime_, i, mask);
+        else k.vstore(k.mul(v, g), xprime_, i);
+      });
+    if (any_r16)
+      for_lanes16(k, k.ci(0), k.ci(K_), [&](Value i, Value mask) {
+        Value v = mask ? k.vload_masked(xprime_, i, mask, k.vconst_f(0, 16)) : k.vload(xprime_, i, 16);
+        k.store(k.reduce_add(v), xsum_, k.b.create<mlir::arith::DivUIOp>(i, k.ci(16)));
+      });
+    for (const Job& j : jobs) matvec(j);
+    k.b.create<mlir::scf::YieldOp>();
+  }, [&](mlir::OpBuilder&, mlir::Location) {
+    for (const Job& j : jobs) matmul(j);
+    k.b.create<mlir::scf::YieldOp>();
+  });
+}
+
+// sum_k W[row][k] * x[k] for a row_major weight: columns in lanes, reduced at the end.
+Value LinearGen::row_major_dot(WeightReader& w, Value row, Value x) {
+  auto& k = k_;
+  const int64_t W = w.unit_cols();
+  Value zero = k.vconst_f(0, 16);
+  Values acc = k.for_(k.ci(0), k.ci(w.full_units()), k.ci(1), {zero, zero}, [&](Value u, mlir::ValueRange a) -> Values {
+    Values o{a[0], a[1]};
+    int n = 0;
+    w.row_unit(row, u, [&](int64_t c, Value v) {
+      o[n % 2] = k.fma(v, k.vload(x, k.add(k.mul(u, k.ci(W)), k.ci(c)), 16), o[n % 2]);
+      ++n;
+    });
+    return o;
+  });
+  Value sum = k.add(acc[0], acc[1]);
+  if (w.tail_cols()) {
+    Value mask = k.lane_mask(k.ci(0), k.ci(w.tail_cols()), 16);
+    w.row_unit(row, k.ci(w.full_units()), [&](int64_t c, Value v) {
+      Value xv = k.vload_masked(x, k.ci(w.full_units() * W + c), mask, zero);
+      sum = k.fma(v, xv, sum);
+    }, true);
+  }
+  return k.reduce_add(sum);
+}
+
+void LinearGen::matvec(const Job& job) {
+  auto& k = k_;
+  k.if_(k.cmp(CmpIPredicate::slt, job.lo, job.hi), [&] {
+    Value g0 = k.b.create<mlir::arith::DivUIOp>(job.lo, k.ci(16));
+    Value g1 = k.b.create<mlir::arith::DivUIOp>(k.add(job.hi, k.ci(15)), k.ci(16));
+    k.for_(g0, g1, k.ci(1), [&](Value g) {
+      Values ys;
+      for (int wi : job.weights) {
+        WeightReader& w = w_[wi];
+        if (w.r16()) {
+          ys.push_back(k.for_(k.ci(0), k.ci(w.full_units()), k.ci(1), {k.vconst_f(0, 16)},
+                              [&](Value u, mlir::ValueRange a) -> Values {
+                                Value k0 = k.mul(u, k.ci(w.unit_cols()));
+                                return {w.group_unit_dot(g, u, xprime_, k0, xsum_, a[0])};
+                              })[0]);
+        } else {
+          const int64_t n = w.desc().rows;
+          ys.push_back(k.for_(k.ci(0), k.ci(16), k.ci(1), {k.vconst_f(0, 16)}, [&](Value r, mlir::ValueRange a) -> Values {
+            Value row = k.min(k.add(k.mul(g, k.ci(16)), r), k.ci(n - 1));
+            return {k.insert(row_major_dot(w, row, xprime_), a[0], r)};
+          })[0]);
+        }
+      }
+      Value base = k.mul(g, k.ci(16));
+      epilogue(job, k.ci(0), g, ys, k.lane_mask(k.sub(job.lo, base), k.sub(job.hi, base), 16));
+    });
+  });
+}
+
+void LinearGen::matmul(const Job& job) {
+  auto& k = k_;
+  const int nw = int(job.weights.size());
+  const int64_t TT = nw == 1 ? 8 : 6;  // tokens per microkernel tile: TT * nw accumulators
+  int64_t PC = 0;
+  for (int wi : job.weights) PC = std::max(PC, panel_cols(w_[wi]));
+  const int64_t row_stride = PC + 16;  // panel_rows_ row pitch (room for a full 16-lane tail store)
+  Value zero = k.vconst_f(0, 16);
+  k.if_(k.cmp(CmpIPredicate::slt, job.lo, job.hi), [&] {
+    Value g0 = k.b.create<mlir::arith::DivUIOp>(job.lo, k.ci(16));
+    Value g1 = k.b.create<mlir::arith::DivUIOp>(k.add(job.hi, k.ci(15)), k.ci(16));
+    k.for_(g0, g1, k.ci(1), [&](Value g) {
+      for (int i = 0; i < nw; ++i)
+        k.for_(k.ci(0), T_, k.ci(1), [&](Value t) { k.vstore(zero, c_[i], k.mul(t, k.ci(16))); });
+      k.for_(k.ci(0), k.ci(K_), k.ci(PC), [&](Value k0) {
+        Value kc = k.min(k.ci(PC), k.sub(k.ci(K_), k0));
+        // Dequantize the panels: P[c][r] = W[16g + r][k0 + c] (* gamma[k0 + c]).
+        for (int i = 0; i < nw; ++i) {
+          WeightReader& w = w_[job.weights[i]];
+          const int64_t W = w.unit_cols();
+          Value P = panel_[i];
+          Value u0 = k.b.create<mlir::arith::DivUIOp>(k0, k.ci(W));
+          Value u1 = k.b.create<mlir::arith::DivUIOp>(k.add(k0, kc), k.ci(W));  // full units only
+          if (w.r16()) {
+            k.for_(u0, u1, k.ci(1), [&](Value u) {
+              Value col0 = k.sub(k.mul(u, k.ci(W)), k0);
+              w.group_unit(g, u, [&](int64_t c, Value v) {
+                Value col = k.add(col0, k.ci(c));
+                if (gamma_) v = k.mul(v, k.splat(k.load(gamma_, k.add(k0, col)), 16));
+                k.vstore(v, P, k.mul(col, k.ci(16)));
+              });
+            });
+          } else {
+            const int64_t n = w.desc().rows;
+            k.for_(k.ci(0), k.ci(16), k.ci(1), [&](Value r) {
+              Value row = k.min(k.add(k.mul(g, k.ci(16)), r), k.ci(n - 1));
+              Value dst = k.mul(r, k.ci(row_stride));
+              k.for_(u0, u1, k.ci(1), [&](Value u) {
+                Value col0 = k.add(dst, k.sub(k.mul(u, k.ci(W)), k0));
+                w.row_unit(row, u, [&](int64_t c, Value v) { k.vstore(v, panel_rows_, k.add(col0, k.ci(c))); });
+              });
+              if (w.tail_cols())
+                k.if_(k.cmp(CmpIPredicate::eq, k.add(k0, kc), k.ci(K_)), [&] {
+                  Value u = k.ci(w.full_units());
+                  Value col0 = k.add(dst, k.sub(k.ci(w.full_units() * W), k0));
+                  w.row_unit(row, u, [&](int64_t c, Value v) { k.vstore(v, panel_rows_, k.add(col0, k.ci(c))); }, true);
+                });
+            });
+            // Transpose the 16 staged rows into the panel.
+            k.for_(k.ci(0), kc, k.ci(1), [&](Value c) {
+              Value v = zero;
+              for (int r = 0; r < 16; ++r) v = k.insert(k.load(panel_rows_, k.add(c, k.ci(r * row_stride))), v, r);
+              if (gamma_) v = k.mul(v, k.splat(k.load(gamma_, k.add(k0, c)), 16));
+              k.vstore(v, P, k.mul(c, k.ci(16)));
+            });
+          }
+        }
+        // The microkernel over token tiles; a short last tile repeats its last token (same
+        // loads, same sums, same stores), so every tile runs the same code.
+        k.for_(k.ci(0), T_, k.ci(TT), [&](Value t0) {
+          Values tok, acc;
+          for (int64_t j = 0; j < TT; ++j) tok.push_back(k.min(k.add(t0, k.ci(j)), k.sub(T_, k.ci(1))));
+          for (int i = 0; i < nw; ++i)
+            for (int64_t j = 0; j < TT; ++j) acc.push_back(k.vload(c_[i], k.mul(tok[j], k.ci(16)), 16));
+          Values xrow;
+          for (int64_t j = 0; j < TT; ++j) xrow.push_back(k.add(k.mul(tok[j], k.ci(K_)), k0));
+          Values res = k.for_(k.ci(0), kc, k.ci(1), acc, [&](Value c, mlir::ValueRange a) -> Values {
+            Values o(a.begin(), a.end());
+            Value p[2];
+            for (int i = 0; i < nw; ++i) p[i] = k.vload(panel_[i], k.mul(c, k.ci(16)), 16);
+            for (int64_t j = 0; j < TT; ++j) {
+              Value xv = k.splat(k.load(x_, k.add(xrow[j], c)), 16);
+              for (int i = 0; i < nw; ++i) o[i * TT + j] = k.fma(p[i], xv, o[i * TT + j]);
+            }
+            return o;
+          });
+          for (int i = 0; i < nw; ++i)
+            for (int64_t j = 0; j < TT; ++j) k.vstore(res[i * TT + j], c_[i], k.mul(tok[j], k.ci(16)));
+        });
+      });
+      Value base = k.mul(g, k.ci(16));
+      Value mask = k.lane_mask(k.sub(job.lo, base), k.sub(job.hi, base), 16);
+      k.for_(k.ci(0), T_, k.ci(1), [&](Value t) {
+        Values ys;
+        for (int i = 0; i < nw; ++i) ys.push_back(k.vload(c_[i], k.mul(t, k.ci(16)), 16));
+        epilogue(job, t, g, ys, mask);
+      });
+    });
+  });
+}
+
+void LinearGen::epilogue(const Job& job, Value t, Value g, Values ys, Value mask) {
+  auto& k = k_;
+  Value base = k.mul(g, k.ci(16));
+  Value zero = k.vconst_f(0, 16);
+  for (size_t i = 0; i < ys.size(); ++i) {
+    if (inv_rms_) ys[i] = k.mul(ys[i], k.splat(k.load(inv_rms_, t), 16));
+    if (!bias_.empty()) ys[i] = k.add(ys[i], bias_[job.weights[i]].vector16(base, mask));
+  }
+  Value y = ys[0];
+  if (s_.epilogue == Epilogue::SwiGLU) y = k.mul(k.silu(ys[0]), ys[1]);
+  Value at = k.add(k.mul(t, k.ci(job.n)), base);
+  if (s_.epilogue == Epilogue::Residual) y = k.add(y, k.vload_masked(resid_, at, mask, zero));
+  k.vstore_masked(y, job.out, at, mask);
+}
+
+}  // namespace
+
+void gen_linear(KB& k, mlir::ModuleOp module, const KernelSpec& s) {
+  KernelFn fn(k, module, s.name());
+  LinearGen(k, fn, s).run();
+  fn.finish();
+}
+
+}  // namespace aprc::cpu

@@ -1,0 +1,42 @@
+// CPU code generation: KernelSpecs -> MLIR (scf/vector/arith/memref) -> LLVM IR -> an object file
+// for the target CPU -> a shared object, returned as bytes for the plan. The runtime loads those
+// bytes with CpuModule (runtime/cpu/cpu_module.h) and calls each kernel by KernelSpec::name().
+// No MLIR or LLVM type appears here, so any part of the compiler may include it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "aprc/cpu_target.h"
+#include "aprc/kernel_spec.h"
+#include "aprc/progress.h"
+
+namespace aprc {
+
+// This machine as LLVM sees it (triple, CPU name), with the features LLVM detects that the
+// runtime can also check (aprc/cpu_target.h).
+CpuTarget host_cpu_target();
+
+struct CpuCompileStats {
+  int kernels = 0;             // unique kernels generated
+  double generate_s = 0;       // building the MLIR
+  double lower_s = 0;          // MLIR passes down to the LLVM dialect, and translation to LLVM IR
+  double optimize_s = 0;       // LLVM O3
+  double codegen_s = 0;        // instruction selection and object emission
+  double link_s = 0;           // LLD
+  size_t object_bytes = 0;
+};
+
+struct CpuCompileOptions {
+  std::string* mlir_out = nullptr;  // when set, receives the generated MLIR before lowering
+  CpuCompileStats* stats = nullptr;
+};
+
+// Builds one shared object holding a kernel for every distinct spec (specs with equal names share
+// it). Throws Error(Internal) for a spec the generator cannot build and Error(BadInput) for a
+// target this LLVM cannot emit code for.
+std::vector<uint8_t> compile_cpu_kernels(const std::vector<KernelSpec>& specs, const CpuTarget& target,
+                                         Progress* progress = nullptr, const CpuCompileOptions& options = {});
+
+}  // namespace aprc

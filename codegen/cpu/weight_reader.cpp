@@ -1,0 +1,438 @@
+#include "weight_reader.h"
+
+#include <array>
+
+#include "aprc/error.h"
+#include "aprc/formats/blocks.h"
+
+namespace aprc::cpu {
+
+using mlir::arith::CmpIPredicate;
+
+namespace {
+
+// A constant like `like` (an i32 scalar or vector of i32).
+Value const_like(KB& k, Value like, int64_t v) {
+  if (auto vt = mlir::dyn_cast<VectorType>(like.getType())) return k.vconst_i(v, vt.getNumElements(), k.i32);
+  return k.cint(v, k.i32);
+}
+
+// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block, from its 12 packed scale
+// bytes s[0..11] widened to i32 (scalars, or vectors holding 16 rows): aprc_k_scale_min.
+std::pair<Value, Value> k_scale_min(KB& k, const Value* s, int j) {
+  auto c = [&](int64_t v) { return const_like(k, s[0], v); };
+  if (j < 4) return {k.band(s[j], c(63)), k.band(s[j + 4], c(63))};
+  return {k.bor(k.band(s[j + 4], c(15)), k.shl(k.shru(s[j - 4], c(6)), c(4))),
+          k.bor(k.shru(s[j + 4], c(4)), k.shl(k.shru(s[j], c(6)), c(4)))};
+}
+
+// The four 6-bit Q6_K codes (0..63) that one ql pair and one qh byte hold: the weights l, l+32,
+// l+64, l+96 of a half (aprc_dequant_q6_k), for i32 vectors of bytes.
+std::array<Value, 4> q6_codes(KB& k, Value qla, Value qlb, Value qh) {
+  auto c = [&](int64_t v) { return const_like(k, qla, v); };
+  return {k.bor(k.band(qla, c(15)), k.shl(k.band(qh, c(3)), c(4))),
+          k.bor(k.band(qlb, c(15)), k.shl(k.band(qh, c(12)), c(2))),
+          k.bor(k.shru(qla, c(4)), k.band(qh, c(48))),
+          k.bor(k.shru(qlb, c(4)), k.shru(k.band(qh, c(192)), c(2)))};
+}
+
+}  // namespace
+
+WeightReader::WeightReader(KB& kb, const WeightDesc& desc, Value bytes) : kb_(kb), d_(desc), bytes_(bytes) {
+  const FormatInfo& f = format_info(desc.dtype);
+  if (!f.is_float_weight || desc.dtype == DType::F64)
+    throw_internal(std::string("cpu codegen: cannot read weights of dtype ") + f.name);
+  if (!layout_supports(desc.layout, desc.dtype))
+    throw_internal(std::string("cpu codegen: layout ") + layout_name(desc.layout) + " does not hold " + f.name);
+  if (f.block_weights > 1) {
+    unit_ = f.block_weights;
+    unit_bytes_ = f.block_bytes;
+  }
+  if (desc.cols % f.block_weights != 0)
+    throw_internal(std::string("cpu codegen: ") + f.name + " row of " + std::to_string(desc.cols) + " columns");
+}
+
+Value WeightReader::row_unit_offset(Value row, Value unit) {
+  auto& k = kb_;
+  const int64_t rb = int64_t(*row_bytes(d_.dtype, d_.cols));
+  Value off = k.add(k.mul(row, k.ci(rb)), k.mul(unit, k.ci(unit_bytes_ ? unit_bytes_ : unit_ * format_info(d_.dtype).block_bytes)));
+  if (d_.dtype == DType::AprQ8) off = k.add(off, k.ci(4));  // the tensor's f32 scale comes first
+  return off;
+}
+
+Value WeightReader::tile_offset(Value group, Value unit) {
+  auto& k = kb_;
+  const int64_t tile = 16 * unit_bytes_;
+  return k.mul(k.add(k.mul(group, k.ci(full_units())), unit), k.ci(tile));
+}
+
+Value WeightReader::f16s(Value byte_off, int64_t n) {
+  return kb_.extf(kb_.load_bytes_as(bytes_, byte_off, kb_.f16, n), kb_.f32);
+}
+
+Value WeightReader::bytes_i32(Value byte_off, int64_t n, bool sign) {
+  Value v = kb_.vload(bytes_, byte_off, n);
+  return sign ? kb_.sext(v, kb_.i32) : kb_.zext(v, kb_.i32);
+}
+
+// OCP e4m3fn bytes -> f32, bit by bit as aprc_fp8e4m3_to_f32: normal numbers move exponent and
+// mantissa into place, subnormals are man * 2^-9, S.1111.111 is NaN.
+Value WeightReader::fp8_to_f32(Value bytes16) {
+  auto& k = kb_;
+  auto c = [&](int64_t v) { return k.vconst_i(v, 16, k.i32); };
+  Value b = k.zext(bytes16, k.i32);
+  Value sign = k.shl(k.band(b, c(0x80)), c(24));
+  Value e = k.band(k.shru(b, c(3)), c(15));
+  Value m = k.band(b, c(7));
+  Value normal = k.bor(sign, k.bor(k.shl(k.add(e, c(120)), c(23)), k.shl(m, c(20))));
+  Value sub = k.mul(k.sitofp(m, k.f32), k.vconst_f(0.001953125, 16));
+  sub = k.bitcast(k.bor(k.bitcast(sub, k.i32), sign), k.f32);
+  Value nan = k.bitcast(k.bor(sign, c(0x7fc00000)), k.f32);
+  Value v = k.select(k.cmp(CmpIPredicate::eq, e, c(0)), sub, k.bitcast(normal, k.f32));
+  Value is_nan = k.band(k.cmp(CmpIPredicate::eq, e, c(15)), k.cmp(CmpIPredicate::eq, m, c(7)));
+  return k.select(is_nan, nan, v);
+}
+
+Value WeightReader::fp8_scale(Value row) {
+  auto& k = kb_;
+  Value at = k.ci(d_.rows * d_.cols);
+  if (d_.scales == ScaleGranularity::PerChannel) at = k.add(at, k.mul(row, k.ci(4)));
+  return k.splat(k.extract(k.load_bytes_as(bytes_, at, k.f32, 1), 0), 16);
+}
+
+Value WeightReader::vector16(Value i, Value mask) {
+  auto& k = kb_;
+  Value zero16 = k.vconst_i(0, 16, k.i16);
+  switch (d_.dtype) {
+    case DType::F32: {
+      auto view = k.b.create<mlir::memref::ViewOp>(
+          mlir::MemRefType::get({mlir::ShapedType::kDynamic}, k.f32), bytes_, k.ci(0),
+          mlir::ValueRange{k.ci(d_.rows * d_.cols)});
+      return k.vload_masked(view, i, mask, k.vconst_f(0, 16));
+    }
+    case DType::F16:
+    case DType::BF16: {
+      auto view = k.b.create<mlir::memref::ViewOp>(
+          mlir::MemRefType::get({mlir::ShapedType::kDynamic}, k.i16), bytes_, k.ci(0),
+          mlir::ValueRange{k.ci(d_.rows * d_.cols)});
+      Value h = k.vload_masked(view, i, mask, zero16);
+      if (d_.dtype == DType::F16) return k.extf(k.bitcast(h, k.f16), k.f32);
+      return k.bitcast(k.shl(k.zext(h, k.i32), k.vconst_i(16, 16, k.i32)), k.f32);
+    }
+    default:
+      throw_internal(std::string("cpu codegen: norm and bias vectors must be f32, f16 or bf16, not ") +
+                     dtype_name(d_.dtype));
+  }
+}
+
+void WeightReader::row_unit(Value row, Value unit, const RowEmit& emit, bool tail) {
+  auto& k = kb_;
+  auto ci32 = [&](int64_t v) { return k.vconst_i(v, 16, k.i32); };
+  const int64_t n_tail = tail ? tail_cols() : 16;
+  switch (d_.dtype) {
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+    case DType::FP8_E4M3:
+    case DType::AprQ8: {
+      // Element index of column unit*16 in this row; a partial unit loads only its columns.
+      Value elem = k.add(k.mul(row, k.ci(d_.cols)), k.mul(unit, k.ci(16)));
+      const int64_t esize = d_.dtype == DType::F32 ? 4 : (d_.dtype == DType::F16 || d_.dtype == DType::BF16) ? 2 : 1;
+      Value off = k.mul(elem, k.ci(esize));
+      if (d_.dtype == DType::AprQ8) off = k.add(off, k.ci(4));
+      // Masked loads only for the tail; full units read 16 elements straight.
+      auto load_bytes = [&](int64_t n) -> Value {
+        if (!tail) return k.vload(bytes_, off, n);
+        // a byte mask covering n_tail elements of esize bytes
+        Value bm = k.lane_mask(k.ci(0), k.ci(n_tail * esize), n);
+        return k.vload_masked(bytes_, off, bm, k.vconst_i(0, n, k.i8));
+      };
+      Value raw = load_bytes(16 * esize);
+      Value v;
+      if (d_.dtype == DType::F32) v = k.vbitcast(raw, k.vec(16, k.f32));
+      else if (d_.dtype == DType::F16) v = k.extf(k.vbitcast(raw, k.vec(16, k.f16)), k.f32);
+      else if (d_.dtype == DType::BF16)
+        v = k.bitcast(k.shl(k.zext(k.vbitcast(raw, k.vec(16, k.i16)), k.i32), ci32(16)), k.f32);
+      else if (d_.dtype == DType::FP8_E4M3) v = k.mul(fp8_to_f32(raw), fp8_scale(row));
+      else {
+        Value scale = k.splat(k.extract(k.load_bytes_as(bytes_, k.ci(0), k.f32, 1), 0), 16);
+        v = k.mul(k.sitofp(k.sext(raw, k.i32), k.f32), scale);
+      }
+      emit(0, v);
+      return;
+    }
+    case DType::Q8_0: {
+      Value off = row_unit_offset(row, unit);
+      Value d = k.splat(k.extract(f16s(off, 1), 0), 16);
+      for (int h = 0; h < 2; ++h)
+        emit(16 * h, k.mul(k.sitofp(bytes_i32(k.add(off, k.ci(2 + 16 * h)), 16, true), k.f32), d));
+      return;
+    }
+    case DType::Q5_0: {
+      Value off = row_unit_offset(row, unit);
+      Value d = k.splat(k.extract(f16s(off, 1), 0), 16);
+      Value qh = k.splat(k.extract(k.load_bytes_as(bytes_, k.add(off, k.ci(2)), k.i32, 1), 0), 16);
+      Value qs = bytes_i32(k.add(off, k.ci(6)), 16, false);
+      Value lanes = k.iota(16, k.i32);
+      for (int h = 0; h < 2; ++h) {
+        Value nib = h == 0 ? k.band(qs, ci32(15)) : k.shru(qs, ci32(4));
+        Value bit = k.band(k.shru(qh, k.add(lanes, ci32(16 * h))), ci32(1));
+        Value q = k.sub(k.bor(nib, k.shl(bit, ci32(4))), ci32(16));
+        emit(16 * h, k.mul(k.sitofp(q, k.f32), d));
+      }
+      return;
+    }
+    case DType::AprQ4: {
+      Value off = row_unit_offset(row, unit);
+      Value d = k.splat(k.extract(f16s(off, 1), 0), 16);
+      Value qs = bytes_i32(k.add(off, k.ci(2)), 16, false);
+      Value lo = k.band(qs, ci32(15)), hi = k.shru(qs, ci32(4));
+      // element 2i is the low nibble of byte i, element 2i+1 the high one
+      for (int h = 0; h < 2; ++h) {
+        llvm::SmallVector<int64_t> mask;
+        for (int i = 0; i < 8; ++i) {
+          mask.push_back(8 * h + i);
+          mask.push_back(16 + 8 * h + i);
+        }
+        Value q = k.sub(k.shuffle(lo, hi, mask), ci32(8));
+        emit(16 * h, k.mul(k.sitofp(q, k.f32), d));
+      }
+      return;
+    }
+    case DType::Q4_K:
+    case DType::Q5_K: {
+      const bool q5 = d_.dtype == DType::Q5_K;
+      Value off = row_unit_offset(row, unit);
+      Value dd = f16s(off, 2);
+      Value d = k.extract(dd, 0), dmin = k.extract(dd, 1);
+      Value sc = k.zext(k.vload(bytes_, k.add(off, k.ci(4)), 16), k.i32);  // 12 bytes used
+      Value s[12];
+      for (int i = 0; i < 12; ++i) s[i] = k.extract(sc, i);
+      Value qh = q5 ? bytes_i32(k.add(off, k.ci(16)), 16, false) : Value();
+      Value qh2 = q5 ? bytes_i32(k.add(off, k.ci(32)), 16, false) : Value();
+      const int64_t qs_at = q5 ? 48 : 16;
+      for (int c = 0; c < 4; ++c) {
+        for (int half = 0; half < 2; ++half) {
+          const int j = 2 * c + half;
+          auto [scale, min] = k_scale_min(k, s, j);
+          Value ds = k.splat(k.mul(d, k.sitofp(scale, k.f32)), 16);
+          Value dm = k.splat(k.mul(dmin, k.sitofp(min, k.f32)), 16);
+          for (int l0 = 0; l0 < 32; l0 += 16) {
+            Value q = bytes_i32(k.add(off, k.ci(qs_at + 32 * c + l0)), 16, false);
+            q = half == 0 ? k.band(q, ci32(15)) : k.shru(q, ci32(4));
+            if (q5) {
+              Value hb = l0 == 0 ? qh : qh2;
+              q = k.bor(q, k.shl(k.band(k.shru(hb, ci32(j)), ci32(1)), ci32(4)));
+            }
+            emit(64 * c + 32 * half + l0, k.sub(k.mul(k.sitofp(q, k.f32), ds), dm));
+          }
+        }
+      }
+      return;
+    }
+    case DType::Q6_K: {
+      Value off = row_unit_offset(row, unit);
+      Value d = k.extract(f16s(k.add(off, k.ci(208)), 1), 0);
+      Value sc = k.sitofp(bytes_i32(k.add(off, k.ci(192)), 16, true), k.f32);
+      for (int h = 0; h < 2; ++h)
+        for (int l0 = 0; l0 < 32; l0 += 16) {
+          Value qla = bytes_i32(k.add(off, k.ci(64 * h + l0)), 16, false);
+          Value qlb = bytes_i32(k.add(off, k.ci(64 * h + l0 + 32)), 16, false);
+          Value qh = bytes_i32(k.add(off, k.ci(128 + 32 * h + l0)), 16, false);
+          std::array<Value, 4> q = q6_codes(k, qla, qlb, qh);
+          for (int qi = 0; qi < 4; ++qi) {
+            Value scale = k.splat(k.mul(d, k.extract(sc, 8 * h + l0 / 16 + 2 * qi)), 16);
+            emit(128 * h + 32 * qi + l0, k.mul(k.sitofp(k.sub(q[qi], ci32(32)), k.f32), scale));
+          }
+        }
+      return;
+    }
+    default:
+      break;
+  }
+  throw_internal(std::string("cpu codegen: no row reader for ") + dtype_name(d_.dtype));
+}
+
+namespace {
+// Offsets of the fields inside a cpu_r16 tile (see formats/layouts.h).
+constexpr int64_t kQ8Qs = 32;
+constexpr int64_t kQ5Qh = 32, kQ5Qs = 96;
+constexpr int64_t kQ4Dmin = 32, kQ4Sc = 64, kQ4Qs = 256;
+constexpr int64_t kQ6Qh = 2048, kQ6Sc = 3072, kQ6D = 3328;
+}  // namespace
+
+void WeightReader::group_unit(Value group, Value unit, const GroupEmit& emit) {
+  auto& k = kb_;
+  auto ci32 = [&](int64_t v) { return k.vconst_i(v, 16, k.i32); };
+  Value off = tile_offset(group, unit);
+  auto at = [&](int64_t o) { return k.add(off, k.ci(o)); };
+  switch (d_.dtype) {
+    case DType::Q8_0: {
+      Value d = f16s(off, 16);
+      for (int j = 0; j < 32; ++j) emit(j, k.mul(k.sitofp(bytes_i32(at(kQ8Qs + 16 * j), 16, true), k.f32), d));
+      return;
+    }
+    case DType::Q5_0: {
+      Value d = f16s(off, 16);
+      auto mask = [&](int j) { return k.vbitcast(k.vload(bytes_, at(kQ5Qh + 2 * j), 2), k.vec(16, k.i1)); };
+      for (int j = 0; j < 16; ++j) {
+        Value qs = bytes_i32(at(kQ5Qs + 16 * j), 16, false);
+        Value lo = k.band(qs, ci32(15)), hi = k.shru(qs, ci32(4));
+        lo = k.select(mask(j), k.bor(lo, ci32(16)), lo);
+        hi = k.select(mask(j + 16), k.bor(hi, ci32(16)), hi);
+        emit(j, k.mul(k.sitofp(k.sub(lo, ci32(16)), k.f32), d));
+        emit(j + 16, k.mul(k.sitofp(k.sub(hi, ci32(16)), k.f32), d));
+      }
+      return;
+    }
+    case DType::Q4_K: {
+      Value d = f16s(off, 16), dmin = f16s(at(kQ4Dmin), 16);
+      Value s[12];
+      for (int i = 0; i < 12; ++i) s[i] = bytes_i32(at(kQ4Sc + 16 * i), 16, false);
+      for (int c = 0; c < 4; ++c) {
+        Value ds[2], dm[2];
+        for (int half = 0; half < 2; ++half) {
+          const int j = 2 * c + half;
+          auto [scale, min] = k_scale_min(k, s, j);
+          ds[half] = k.mul(d, k.sitofp(scale, k.f32));
+          dm[half] = k.mul(dmin, k.sitofp(min, k.f32));
+        }
+        for (int l = 0; l < 32; ++l) {
+          Value q = bytes_i32(at(kQ4Qs + 16 * (32 * c + l)), 16, false);
+          emit(64 * c + l, k.sub(k.mul(k.sitofp(k.band(q, ci32(15)), k.f32), ds[0]), dm[0]));
+          emit(64 * c + 32 + l, k.sub(k.mul(k.sitofp(k.shru(q, ci32(4)), k.f32), ds[1]), dm[1]));
+        }
+      }
+      return;
+    }
+    case DType::Q6_K: {
+      Value d = f16s(at(kQ6D), 16);
+      for (int h = 0; h < 2; ++h)
+        for (int l = 0; l < 32; ++l) {
+          Value qla = bytes_i32(at(16 * (64 * h + l)), 16, false);
+          Value qlb = bytes_i32(at(16 * (64 * h + l + 32)), 16, false);
+          Value qh = bytes_i32(at(kQ6Qh + 16 * (32 * h + l)), 16, false);
+          std::array<Value, 4> q = q6_codes(k, qla, qlb, qh);
+          for (int qi = 0; qi < 4; ++qi) {
+            Value sc = k.sitofp(bytes_i32(at(kQ6Sc + 16 * (8 * h + l / 16 + 2 * qi)), 16, true), k.f32);
+            emit(128 * h + 32 * qi + l, k.mul(k.sitofp(k.sub(q[qi], ci32(32)), k.f32), k.mul(d, sc)));
+          }
+        }
+      return;
+    }
+    default:
+      break;
+  }
+  throw_internal(std::string("cpu codegen: no cpu_r16 reader for ") + dtype_name(d_.dtype));
+}
+
+Value WeightReader::group_unit_dot(Value group, Value unit, Value x, Value k0, Value xsum, Value acc) {
+  auto& k = kb_;
+  auto ci32 = [&](int64_t v) { return k.vconst_i(v, 16, k.i32); };
+  Value off = tile_offset(group, unit);
+  auto at = [&](int64_t o) { return k.add(off, k.ci(o)); };
+  auto xb = [&](Value col) { return k.splat(k.load(x, col), 16); };           // x[col] in every lane
+  auto xs = [&](int64_t col) { return k.load(xsum, k.add(k.b.create<mlir::arith::DivUIOp>(k0, k.ci(16)), k.ci(col / 16))); };
+  Value zero = k.vconst_f(0, 16);
+  switch (d_.dtype) {
+    case DType::Q8_0: {
+      Value d = f16s(off, 16);
+      // two chains so the additions overlap
+      Values r = k.for_(k.ci(0), k.ci(32), k.ci(2), {zero, zero}, [&](Value j, mlir::ValueRange a) -> Values {
+        Values out;
+        for (int u = 0; u < 2; ++u) {
+          Value jj = k.add(j, k.ci(u));
+          Value q = k.sitofp(k.sext(k.vload(bytes_, k.add(at(kQ8Qs), k.mul(jj, k.ci(16))), 16), k.i32), k.f32);
+          out.push_back(k.fma(q, xb(k.add(k0, jj)), a[u]));
+        }
+        return out;
+      });
+      return k.fma(k.add(r[0], r[1]), d, acc);
+    }
+    case DType::Q5_0: {
+      Value d = f16s(off, 16);
+      Values r = k.for_(k.ci(0), k.ci(16), k.ci(1), {zero, zero}, [&](Value j, mlir::ValueRange a) -> Values {
+        Value qs = k.zext(k.vload(bytes_, k.add(at(kQ5Qs), k.mul(j, k.ci(16))), 16), k.i32);
+        Value lo = k.band(qs, ci32(15)), hi = k.shru(qs, ci32(4));
+        Value mlo = k.vbitcast(k.vload(bytes_, k.add(at(kQ5Qh), k.mul(j, k.ci(2))), 2), k.vec(16, k.i1));
+        Value mhi = k.vbitcast(k.vload(bytes_, k.add(at(kQ5Qh + 32), k.mul(j, k.ci(2))), 2), k.vec(16, k.i1));
+        lo = k.select(mlo, k.bor(lo, ci32(16)), lo);
+        hi = k.select(mhi, k.bor(hi, ci32(16)), hi);
+        Value col = k.add(k0, j);
+        return {k.fma(k.sitofp(lo, k.f32), xb(col), a[0]),
+                k.fma(k.sitofp(hi, k.f32), xb(k.add(col, k.ci(16))), a[1])};
+      });
+      // sum_j d (q_j - 16) x_j = d (sum_j q_j x_j - 16 sum_j x_j)
+      Value s = k.splat(k.mul(k.cf(-16.0), k.add(xs(0), xs(16))), 16);
+      return k.fma(k.add(k.add(r[0], r[1]), s), d, acc);
+    }
+    case DType::Q4_K: {
+      Value d = f16s(off, 16), dmin = f16s(at(kQ4Dmin), 16);
+      Value s[12];
+      for (int i = 0; i < 12; ++i) s[i] = bytes_i32(at(kQ4Sc + 16 * i), 16, false);
+      Value tot = zero, mins = zero;
+      for (int c = 0; c < 4; ++c) {
+        Value sc[2];
+        for (int half = 0; half < 2; ++half) {
+          const int j = 2 * c + half;
+          auto [scale, min] = k_scale_min(k, s, j);
+          sc[half] = k.sitofp(scale, k.f32);
+          // sum over the sub-block of x, times its min (the -dmin*min term factors out)
+          mins = k.fma(k.sitofp(min, k.f32), k.splat(k.add(xs(32 * j), xs(32 * j + 16)), 16), mins);
+        }
+        Values r = k.for_(k.ci(0), k.ci(32), k.ci(2), {zero, zero, zero, zero},
+                          [&](Value l, mlir::ValueRange a) -> Values {
+                            Values out(4);
+                            for (int u = 0; u < 2; ++u) {
+                              Value ll = k.add(l, k.ci(u));
+                              Value q = k.zext(k.vload(bytes_, k.add(at(kQ4Qs + 16 * 32 * c), k.mul(ll, k.ci(16))), 16), k.i32);
+                              Value col = k.add(k0, k.add(ll, k.ci(64 * c)));
+                              out[u] = k.fma(k.sitofp(k.band(q, ci32(15)), k.f32), xb(col), a[u]);
+                              out[2 + u] = k.fma(k.sitofp(k.shru(q, ci32(4)), k.f32), xb(k.add(col, k.ci(32))), a[2 + u]);
+                            }
+                            return out;
+                          });
+        tot = k.fma(k.add(r[0], r[1]), sc[0], tot);
+        tot = k.fma(k.add(r[2], r[3]), sc[1], tot);
+      }
+      return k.sub(k.fma(tot, d, acc), k.mul(mins, dmin));
+    }
+    case DType::Q6_K: {
+      Value d = f16s(at(kQ6D), 16);
+      Value tot = zero, offs = zero;
+      for (int i = 0; i < 16; ++i) {
+        // scale i covers the 16 columns 128h + 32q + 16lh with i = 8h + lh + 2q
+        const int h = i / 8, lh = i % 2, q = (i % 8) / 2;
+        Value sc = k.sitofp(bytes_i32(at(kQ6Sc + 16 * i), 16, true), k.f32);
+        offs = k.fma(sc, k.splat(xs(128 * h + 32 * q + 16 * lh), 16), offs);
+      }
+      for (int h = 0; h < 2; ++h)
+        for (int lh = 0; lh < 2; ++lh) {
+          Values r = k.for_(k.ci(16 * lh), k.ci(16 * lh + 16), k.ci(1), {zero, zero, zero, zero},
+                            [&](Value l, mlir::ValueRange a) -> Values {
+                              Value qla = k.zext(k.vload(bytes_, k.add(at(16 * 64 * h), k.mul(l, k.ci(16))), 16), k.i32);
+                              Value qlb = k.zext(k.vload(bytes_, k.add(at(16 * (64 * h + 32)), k.mul(l, k.ci(16))), 16), k.i32);
+                              Value qh = k.zext(k.vload(bytes_, k.add(at(kQ6Qh + 16 * 32 * h), k.mul(l, k.ci(16))), 16), k.i32);
+                              std::array<Value, 4> qv = q6_codes(k, qla, qlb, qh);
+                              Values out;
+                              for (int qi = 0; qi < 4; ++qi) {
+                                Value col = k.add(k0, k.add(l, k.ci(128 * h + 32 * qi)));
+                                out.push_back(k.fma(k.sitofp(qv[qi], k.f32), xb(col), a[qi]));
+                              }
+                              return out;
+                            });
+          for (int qi = 0; qi < 4; ++qi) {
+            Value sc = k.sitofp(bytes_i32(at(kQ6Sc + 16 * (8 * h + lh + 2 * qi)), 16, true), k.f32);
+            tot = k.fma(r[qi], sc, tot);
+          }
+        }
+      // sum d sc (q - 32) x = d (sum sc q x - 32 sum_i sc_i xsum_i)
+      return k.fma(k.fma(offs, k.vconst_f(-32.0, 16), tot), d, acc);
+    }
+    default:
+      break;
+  }
+  throw_internal(std::string("cpu codegen: no cpu_r16 matrix-vector reader for ") + dtype_name(d_.dtype));
+}
+
+}  // namespace aprc::cpu

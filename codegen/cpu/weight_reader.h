@@ -1,0 +1,62 @@
+// Emits the IR that reads one weight tensor, for every (encoding, layout) aprc stores: the block
+// formats' bit unpacking written as vector code. Everything that dequantizes a weight inside a
+// generated CPU kernel goes through here, so each format's decoding exists once.
+//
+// Two shapes of reading:
+//  - row_major, lanes = columns: unit u of a row gives the row's columns [u*W, u*W + W) as
+//    vectors of 16 floats (W = unit_cols(): the block for block formats, 16 for plain ones).
+//  - cpu_r16, lanes = rows: unit u of a 16-row group gives, for each of its W columns, one vector
+//    holding that column of the 16 rows.
+#pragma once
+
+#include "aprc/kernel_spec.h"
+#include "kernel_builder.h"
+
+namespace aprc::cpu {
+
+class WeightReader {
+ public:
+  // `bytes`: an i8 view of the tensor as the layout stores it.
+  WeightReader(KB& kb, const WeightDesc& desc, Value bytes);
+
+  const WeightDesc& desc() const { return d_; }
+  bool r16() const { return d_.layout == WeightLayout::CpuR16; }
+  int64_t unit_cols() const { return unit_; }
+  // Whole units per row; plain formats may end with a partial unit of tail_cols() columns.
+  int64_t full_units() const { return d_.cols / unit_; }
+  int64_t tail_cols() const { return d_.cols % unit_; }
+
+  // row_major. `emit(c, v)`: v = columns [u*W + c, u*W + c + 16) of `row`. With `tail`, the unit
+  // is the partial last one (plain formats only): lanes past tail_cols() read as 0.
+  using RowEmit = std::function<void(int64_t c, Value v)>;
+  void row_unit(Value row, Value unit, const RowEmit& emit, bool tail = false);
+
+  // cpu_r16. `emit(c, v)`: v[r] = weight (16*group + r, unit*W + c).
+  using GroupEmit = std::function<void(int64_t c, Value v)>;
+  void group_unit(Value group, Value unit, const GroupEmit& emit);
+
+  // cpu_r16 matrix-vector product of one unit: sum_c column_c * x[k0 + c] (x: f32 view, k0: index
+  // of the unit's first column in x) accumulated into `acc` (vector<16xf32>, lanes = rows).
+  // `xsum`: f32 view of x summed over each run of 16 columns (xsum[k / 16]), for the formats whose
+  // offsets (mins, -32, -16) factor out of the sum.
+  Value group_unit_dot(Value group, Value unit, Value x, Value k0, Value xsum, Value acc);
+
+  // 1-D weights (gamma, biases) of plain formats: elements [i, i + 16) as f32, masked lanes 0.
+  Value vector16(Value i, Value mask);
+
+ private:
+  Value row_unit_offset(Value row, Value unit);  // byte offset of a row_major unit
+  Value tile_offset(Value group, Value unit);    // byte offset of a cpu_r16 tile
+  Value f16s(Value byte_off, int64_t n);         // n f16 at byte_off, as f32
+  Value bytes_i32(Value byte_off, int64_t n, bool sign);  // n bytes widened to i32
+  Value fp8_to_f32(Value bytes16);
+  Value fp8_scale(Value row);
+
+  KB& kb_;
+  WeightDesc d_;
+  Value bytes_;
+  int64_t unit_ = 16;
+  int64_t unit_bytes_ = 0;
+};
+
+}  // namespace aprc::cpu

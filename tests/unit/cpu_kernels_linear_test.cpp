@@ -1,0 +1,177 @@
+// Generated Linear kernels (matrix-vector for T = 1, matrix-matrix for T > 1) against an fp64
+// reference computed from the weights as aprc::dequantize_rows reads them: every weight format and
+// layout, the RMSNorm prologue, biases, the SwiGLU and residual epilogues, several weights at once.
+#include "cpu_kernels_test_util.h"
+
+namespace aprc::test {
+namespace {
+
+WeightDesc wd(DType dt, int64_t rows, int64_t cols, WeightLayout layout = WeightLayout::RowMajor,
+              ScaleGranularity sc = ScaleGranularity::PerChannel) {
+  return WeightDesc{dt, layout, sc, rows, cols};
+}
+
+struct LinearData {
+  KernelSpec spec;
+  std::vector<std::vector<uint8_t>> w_bytes;  // as the kernel reads them (repacked for cpu_r16)
+  std::vector<std::vector<double>> w_vals;    // row-major values
+  std::vector<std::vector<float>> biases;
+  std::vector<uint8_t> gamma;       // in the norm's dtype
+  std::vector<double> gamma_vals;
+};
+
+LinearData make_data(Rng& rng, const KernelSpec& spec) {
+  LinearData d{spec, {}, {}, {}, {}, {}};
+  for (const WeightDesc& w : spec.weights) {
+    std::vector<uint8_t> bytes = random_weight(rng, w.dtype, w.rows, w.cols, w.scales);
+    d.w_vals.push_back(dequantized(bytes, w.dtype, w.rows, w.cols, w.scales));
+    if (w.layout != WeightLayout::RowMajor) bytes = repack(w.layout, TensorView{w.dtype, {w.rows, w.cols}, bytes});
+    d.w_bytes.push_back(std::move(bytes));
+  }
+  for (const WeightDesc& b : spec.biases) d.biases.push_back(rng.floats(b.cols, 0.5));
+  if (spec.has_norm) {
+    d.gamma = random_weight(rng, spec.norm.dtype, 1, spec.norm.cols);
+    d.gamma_vals = dequantized(d.gamma, spec.norm.dtype, 1, spec.norm.cols);
+  }
+  return d;
+}
+
+// Runs the kernel for T tokens and checks every output; `alias` makes the residual output write
+// over its input, as the executor may.
+void check_linear(CpuModule& mod, LinearData& d, int64_t T, bool alias, Rng& rng, double tol) {
+  const KernelSpec& s = d.spec;
+  const int64_t K = s.weights[0].cols;
+  std::vector<float> x = rng.floats(T * K, 2.0);
+  // fp64 reference of the prologue
+  std::vector<double> xn(x.begin(), x.end());
+  if (s.has_norm)
+    for (int64_t t = 0; t < T; ++t) {
+      double ss = 0;
+      for (int64_t k = 0; k < K; ++k) ss += xn[t * K + k] * xn[t * K + k];
+      const double inv = 1 / std::sqrt(ss / K + s.eps);
+      for (int64_t k = 0; k < K; ++k) xn[t * K + k] *= inv * d.gamma_vals[k];
+    }
+  auto matmul = [&](size_t i) {
+    const int64_t N = s.weights[i].rows;
+    std::vector<double> y(T * N);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t r = 0; r < N; ++r) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += xn[t * K + k] * d.w_vals[i][r * K + k];
+        y[t * N + r] = acc + (d.biases.empty() ? 0.0 : d.biases[i][r]);
+      }
+    return y;
+  };
+
+  std::vector<void*> args{x.data()};
+  if (s.has_norm) args.push_back(d.gamma.data());
+  std::vector<float> resid;
+  if (s.epilogue == Epilogue::Residual) {
+    resid = rng.floats(T * s.weights[0].rows);
+    args.push_back(resid.data());
+  }
+  for (auto& w : d.w_bytes) args.push_back(w.data());
+  for (auto& b : d.biases) args.push_back(b.data());
+
+  std::vector<std::vector<float>> outs;
+  std::vector<std::vector<double>> refs;
+  int64_t extent = 0;
+  if (s.epilogue == Epilogue::None) {
+    for (size_t i = 0; i < s.weights.size(); ++i) {
+      refs.push_back(matmul(i));
+      extent += s.weights[i].rows;
+    }
+  } else if (s.epilogue == Epilogue::SwiGLU) {
+    std::vector<double> g = matmul(0), u = matmul(1);
+    for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
+    refs.push_back(g);
+    extent = s.weights[0].rows;
+  } else {
+    std::vector<double> y = matmul(0);
+    for (size_t i = 0; i < y.size(); ++i) y[i] += resid[i];
+    refs.push_back(y);
+    extent = s.weights[0].rows;
+  }
+  for (auto& r : refs) {
+    outs.emplace_back(r.size());
+    poison(outs.back());
+  }
+  for (size_t i = 0; i < outs.size(); ++i)
+    args.push_back(alias && s.epilogue == Epilogue::Residual ? resid.data() : outs[i].data());
+  run_chunked(mod.get(s.name()), args, {T, 0}, extent, 31 + T, 16);
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const float* got = alias && s.epilogue == Epilogue::Residual ? resid.data() : outs[i].data();
+    EXPECT_LT(rel_error(got, refs[i]), tol) << s.name() << " output " << i << " T=" << T;
+  }
+}
+
+void check_specs(const std::vector<KernelSpec>& specs, uint64_t seed, double tol = 2e-5) {
+  auto mod = compile_for_host(specs);
+  Rng rng(seed);
+  for (const KernelSpec& s : specs) {
+    LinearData d = make_data(rng, s);
+    for (int64_t T : {1, 3, 17}) check_linear(*mod, d, T, false, rng, tol);
+    if (s.epilogue == Epilogue::Residual) check_linear(*mod, d, 5, true, rng, tol);
+  }
+}
+
+KernelSpec linear(std::vector<WeightDesc> w) {
+  KernelSpec s;
+  s.kind = KernelKind::Linear;
+  s.weights = std::move(w);
+  return s;
+}
+
+TEST(CpuKernelsLinear, RowMajorPlainFormats) {
+  std::vector<KernelSpec> specs;
+  for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::AprQ8, DType::FP8_E4M3})
+    specs.push_back(linear({wd(dt, 37, 45)}));
+  specs.push_back(linear({wd(DType::FP8_E4M3, 19, 80, WeightLayout::RowMajor, ScaleGranularity::PerTensor)}));
+  check_specs(specs, 41);
+}
+
+TEST(CpuKernelsLinear, RowMajorBlockFormats) {
+  std::vector<KernelSpec> specs;
+  for (DType dt : {DType::Q8_0, DType::Q5_0, DType::AprQ4}) specs.push_back(linear({wd(dt, 37, 96)}));
+  for (DType dt : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) specs.push_back(linear({wd(dt, 21, 768)}));
+  check_specs(specs, 42);
+}
+
+TEST(CpuKernelsLinear, CpuR16Formats) {
+  std::vector<KernelSpec> specs;
+  for (DType dt : {DType::Q8_0, DType::Q5_0}) specs.push_back(linear({wd(dt, 37, 224, WeightLayout::CpuR16)}));
+  for (DType dt : {DType::Q4_K, DType::Q6_K}) specs.push_back(linear({wd(dt, 37, 768, WeightLayout::CpuR16)}));
+  check_specs(specs, 43);
+}
+
+TEST(CpuKernelsLinear, FusedQkvWithNormAndBiases) {
+  // q, k, v of different row counts and formats behind one RMSNorm, each with its bias.
+  const int64_t K = 512;
+  KernelSpec s = linear({wd(DType::Q4_K, 48, K, WeightLayout::CpuR16), wd(DType::Q4_K, 17, K),
+                         wd(DType::Q6_K, 17, K, WeightLayout::CpuR16)});
+  s.has_norm = true;
+  s.norm = wd(DType::F32, 1, K);
+  s.eps = 1e-6;
+  for (const WeightDesc& w : s.weights) s.biases.push_back(wd(DType::F32, 1, w.rows));
+  KernelSpec plain = linear({wd(DType::F16, 33, 40), wd(DType::BF16, 7, 40)});
+  plain.has_norm = true;
+  plain.norm = wd(DType::BF16, 1, 40);
+  check_specs({s, plain}, 44);
+}
+
+TEST(CpuKernelsLinear, SwiGluAndResidualEpilogues) {
+  KernelSpec gate_up = linear({wd(DType::Q5_0, 53, 224, WeightLayout::CpuR16), wd(DType::Q8_0, 53, 224, WeightLayout::CpuR16)});
+  gate_up.epilogue = Epilogue::SwiGLU;
+  gate_up.has_norm = true;
+  gate_up.norm = wd(DType::F32, 1, 224);
+  KernelSpec down = linear({wd(DType::Q6_K, 45, 768, WeightLayout::CpuR16)});
+  down.epilogue = Epilogue::Residual;
+  KernelSpec down_rm = linear({wd(DType::Q4_K, 19, 256)});
+  down_rm.epilogue = Epilogue::Residual;
+  down_rm.has_norm = true;
+  down_rm.norm = wd(DType::F32, 1, 256);
+  check_specs({gate_up, down, down_rm}, 45);
+}
+
+}  // namespace
+}  // namespace aprc::test
