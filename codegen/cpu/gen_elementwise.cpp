@@ -100,8 +100,8 @@ void gen_embedding(KB& k, KernelFn& fn, const KernelSpec& s) {
       Value group = k.b.create<mlir::arith::DivUIOp>(row, k.ci(16));
       Value lane = k.from_index(k.b.create<mlir::arith::RemUIOp>(row, k.ci(16)), k.i32);
       k.for_(k.ci(0), k.ci(table.full_units()), k.ci(1), [&](Value u) {
-        table.group_unit(group, u, [&](int64_t c, Value v) {
-          k.store(k.extract(v, lane), out, k.add(dst, k.add(k.mul(u, k.ci(W)), k.ci(c))));
+        table.group_unit(group, u, [&](Value c, Value v) {
+          k.store(k.extract(v, lane), out, k.add(dst, k.add(k.mul(u, k.ci(W)), c)));
         });
       });
     }

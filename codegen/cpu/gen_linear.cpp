@@ -45,6 +45,7 @@ class LinearGen {
   void check_spec();
   void matvec(const Job& job);
   void matmul(const Job& job);
+  void dequant_panel(WeightReader& w, Value g, Value k0, Value kc, Value P);
   Value row_major_dot(WeightReader& w, Value row, Value x);
   void epilogue(const Job& job, Value t, Value g, Values ys, Value mask);
   int64_t panel_cols(const WeightReader& w) const {
@@ -61,6 +62,7 @@ class LinearGen {
   std::vector<Value> outs_;
   Value xprime_, xsum_;                          // matrix-vector: x * gamma, and its 16-column sums
   Value panel_[2], panel_rows_, c_[2];           // matrix-matrix scratch
+  int64_t panel_pitch_ = 0;                      // panel_rows_ row pitch (room for a 16-lane tail)
 };
 
 void LinearGen::check_spec() {
@@ -120,11 +122,12 @@ void LinearGen::run() {
   const int nw = s_.epilogue == Epilogue::SwiGLU ? 2 : 1;
   int64_t max_panel = 0;
   for (const auto& w : w_) max_panel = std::max(max_panel, panel_cols(w));
-  for (int i = 0; i < nw; ++i) {
+  for (int i = 0; i < 2; ++i) {
     panel_[i] = k.stack(k.f32, max_panel * 16);
     c_[i] = k.stack(k.f32, k.mul(k.max(T_, k.ci(1)), k.ci(16)));
   }
-  if (any_row_major) panel_rows_ = k.stack(k.f32, 16 * (max_panel + 16));
+  panel_pitch_ = max_panel + 16;
+  if (any_row_major) panel_rows_ = k.stack(k.f32, 16 * panel_pitch_);
   const bool need_xprime = s_.has_norm;
   xprime_ = need_xprime ? k.stack(k.f32, K_) : x_;
   if (any_r16) xsum_ = k.stack(k.f32, (K_ + 15) / 16);
@@ -225,92 +228,105 @@ void LinearGen::matvec(const Job& job) {
   });
 }
 
+// P[c][r] = W[16g + r][k0 + c] (* gamma[k0 + c]) for the kc columns from k0.
+void LinearGen::dequant_panel(WeightReader& w, Value g, Value k0, Value kc, Value P) {
+  auto& k = k_;
+  const int64_t W = w.unit_cols();
+  Value u0 = k.b.create<mlir::arith::DivUIOp>(k0, k.ci(W));
+  Value u1 = k.b.create<mlir::arith::DivUIOp>(k.add(k0, kc), k.ci(W));  // full units only
+  if (w.r16()) {
+    k.for_(u0, u1, k.ci(1), [&](Value u) {
+      Value col0 = k.sub(k.mul(u, k.ci(W)), k0);
+      w.group_unit(g, u, [&](Value c, Value v) {
+        Value col = k.add(col0, c);
+        if (gamma_) v = k.mul(v, k.splat(k.load(gamma_, k.add(k0, col)), 16));
+        k.vstore(v, P, k.mul(col, k.ci(16)));
+      });
+    });
+    return;
+  }
+  // row_major: decode the 16 rows (columns in lanes) into panel_rows_, then transpose.
+  const int64_t n = w.desc().rows, pitch = panel_pitch_;
+  k.for_(k.ci(0), k.ci(16), k.ci(1), [&](Value r) {
+    Value row = k.min(k.add(k.mul(g, k.ci(16)), r), k.ci(n - 1));
+    Value dst = k.mul(r, k.ci(pitch));
+    k.for_(u0, u1, k.ci(1), [&](Value u) {
+      Value col0 = k.add(dst, k.sub(k.mul(u, k.ci(W)), k0));
+      w.row_unit(row, u, [&](int64_t c, Value v) { k.vstore(v, panel_rows_, k.add(col0, k.ci(c))); });
+    });
+    if (w.tail_cols())
+      k.if_(k.cmp(CmpIPredicate::eq, k.add(k0, kc), k.ci(K_)), [&] {
+        Value col0 = k.add(dst, k.sub(k.ci(w.full_units() * W), k0));
+        w.row_unit(row, k.ci(w.full_units()), [&](int64_t c, Value v) { k.vstore(v, panel_rows_, k.add(col0, k.ci(c))); }, true);
+      });
+  });
+  k.for_(k.ci(0), kc, k.ci(1), [&](Value c) {
+    Value v = k.vconst_f(0, 16);
+    for (int r = 0; r < 16; ++r) v = k.insert(k.load(panel_rows_, k.add(c, k.ci(r * pitch))), v, r);
+    if (gamma_) v = k.mul(v, k.splat(k.load(gamma_, k.add(k0, c)), 16));
+    k.vstore(v, P, k.mul(c, k.ci(16)));
+  });
+}
+
+// Two panels at a time: the gate and up rows of one group (SwiGLU), or two neighbouring groups of
+// one weight (the second repeats the first when the chunk has an odd number of groups; its
+// results are then not stored). The microkernel keeps 2 x kTile accumulators in registers and
+// issues two FMAs per broadcast of x.
 void LinearGen::matmul(const Job& job) {
   auto& k = k_;
-  const int nw = int(job.weights.size());
-  const int64_t TT = nw == 1 ? 8 : 6;  // tokens per microkernel tile: TT * nw accumulators
-  int64_t PC = 0;
-  for (int wi : job.weights) PC = std::max(PC, panel_cols(w_[wi]));
-  const int64_t row_stride = PC + 16;  // panel_rows_ row pitch (room for a full 16-lane tail store)
+  constexpr int64_t kTile = 8;  // tokens per microkernel tile
+  const bool swiglu = job.weights.size() == 2;
+  WeightReader& w0 = w_[job.weights[0]];
+  WeightReader& w1 = w_[job.weights[swiglu ? 1 : 0]];
+  int64_t PC = std::max(panel_cols(w0), panel_cols(w1));
   Value zero = k.vconst_f(0, 16);
   k.if_(k.cmp(CmpIPredicate::slt, job.lo, job.hi), [&] {
     Value g0 = k.b.create<mlir::arith::DivUIOp>(job.lo, k.ci(16));
     Value g1 = k.b.create<mlir::arith::DivUIOp>(k.add(job.hi, k.ci(15)), k.ci(16));
-    k.for_(g0, g1, k.ci(1), [&](Value g) {
-      for (int i = 0; i < nw; ++i)
+    k.for_(g0, g1, k.ci(swiglu ? 1 : 2), [&](Value g) {
+      Value g_second = swiglu ? g : k.min(k.add(g, k.ci(1)), k.sub(g1, k.ci(1)));
+      for (int i = 0; i < 2; ++i)
         k.for_(k.ci(0), T_, k.ci(1), [&](Value t) { k.vstore(zero, c_[i], k.mul(t, k.ci(16))); });
       k.for_(k.ci(0), k.ci(K_), k.ci(PC), [&](Value k0) {
         Value kc = k.min(k.ci(PC), k.sub(k.ci(K_), k0));
-        // Dequantize the panels: P[c][r] = W[16g + r][k0 + c] (* gamma[k0 + c]).
-        for (int i = 0; i < nw; ++i) {
-          WeightReader& w = w_[job.weights[i]];
-          const int64_t W = w.unit_cols();
-          Value P = panel_[i];
-          Value u0 = k.b.create<mlir::arith::DivUIOp>(k0, k.ci(W));
-          Value u1 = k.b.create<mlir::arith::DivUIOp>(k.add(k0, kc), k.ci(W));  // full units only
-          if (w.r16()) {
-            k.for_(u0, u1, k.ci(1), [&](Value u) {
-              Value col0 = k.sub(k.mul(u, k.ci(W)), k0);
-              w.group_unit(g, u, [&](int64_t c, Value v) {
-                Value col = k.add(col0, k.ci(c));
-                if (gamma_) v = k.mul(v, k.splat(k.load(gamma_, k.add(k0, col)), 16));
-                k.vstore(v, P, k.mul(col, k.ci(16)));
-              });
-            });
-          } else {
-            const int64_t n = w.desc().rows;
-            k.for_(k.ci(0), k.ci(16), k.ci(1), [&](Value r) {
-              Value row = k.min(k.add(k.mul(g, k.ci(16)), r), k.ci(n - 1));
-              Value dst = k.mul(r, k.ci(row_stride));
-              k.for_(u0, u1, k.ci(1), [&](Value u) {
-                Value col0 = k.add(dst, k.sub(k.mul(u, k.ci(W)), k0));
-                w.row_unit(row, u, [&](int64_t c, Value v) { k.vstore(v, panel_rows_, k.add(col0, k.ci(c))); });
-              });
-              if (w.tail_cols())
-                k.if_(k.cmp(CmpIPredicate::eq, k.add(k0, kc), k.ci(K_)), [&] {
-                  Value u = k.ci(w.full_units());
-                  Value col0 = k.add(dst, k.sub(k.ci(w.full_units() * W), k0));
-                  w.row_unit(row, u, [&](int64_t c, Value v) { k.vstore(v, panel_rows_, k.add(col0, k.ci(c))); }, true);
-                });
-            });
-            // Transpose the 16 staged rows into the panel.
-            k.for_(k.ci(0), kc, k.ci(1), [&](Value c) {
-              Value v = zero;
-              for (int r = 0; r < 16; ++r) v = k.insert(k.load(panel_rows_, k.add(c, k.ci(r * row_stride))), v, r);
-              if (gamma_) v = k.mul(v, k.splat(k.load(gamma_, k.add(k0, c)), 16));
-              k.vstore(v, P, k.mul(c, k.ci(16)));
-            });
-          }
-        }
-        // The microkernel over token tiles; a short last tile repeats its last token (same
-        // loads, same sums, same stores), so every tile runs the same code.
-        k.for_(k.ci(0), T_, k.ci(TT), [&](Value t0) {
-          Values tok, acc;
-          for (int64_t j = 0; j < TT; ++j) tok.push_back(k.min(k.add(t0, k.ci(j)), k.sub(T_, k.ci(1))));
-          for (int i = 0; i < nw; ++i)
-            for (int64_t j = 0; j < TT; ++j) acc.push_back(k.vload(c_[i], k.mul(tok[j], k.ci(16)), 16));
-          Values xrow;
-          for (int64_t j = 0; j < TT; ++j) xrow.push_back(k.add(k.mul(tok[j], k.ci(K_)), k0));
+        dequant_panel(w0, g, k0, kc, panel_[0]);
+        dequant_panel(w1, g_second, k0, kc, panel_[1]);
+        // A short last tile repeats its last token (same loads, same sums, same stores), so
+        // every tile runs the same code.
+        k.for_(k.ci(0), T_, k.ci(kTile), [&](Value t0) {
+          Values tok, acc, xrow;
+          for (int64_t j = 0; j < kTile; ++j) tok.push_back(k.min(k.add(t0, k.ci(j)), k.sub(T_, k.ci(1))));
+          for (int i = 0; i < 2; ++i)
+            for (int64_t j = 0; j < kTile; ++j) acc.push_back(k.vload(c_[i], k.mul(tok[j], k.ci(16)), 16));
+          for (int64_t j = 0; j < kTile; ++j) xrow.push_back(k.add(k.mul(tok[j], k.ci(K_)), k0));
           Values res = k.for_(k.ci(0), kc, k.ci(1), acc, [&](Value c, mlir::ValueRange a) -> Values {
             Values o(a.begin(), a.end());
-            Value p[2];
-            for (int i = 0; i < nw; ++i) p[i] = k.vload(panel_[i], k.mul(c, k.ci(16)), 16);
-            for (int64_t j = 0; j < TT; ++j) {
+            Value p[2] = {k.vload(panel_[0], k.mul(c, k.ci(16)), 16), k.vload(panel_[1], k.mul(c, k.ci(16)), 16)};
+            for (int64_t j = 0; j < kTile; ++j) {
               Value xv = k.splat(k.load(x_, k.add(xrow[j], c)), 16);
-              for (int i = 0; i < nw; ++i) o[i * TT + j] = k.fma(p[i], xv, o[i * TT + j]);
+              for (int i = 0; i < 2; ++i) o[i * kTile + j] = k.fma(p[i], xv, o[i * kTile + j]);
             }
             return o;
           });
-          for (int i = 0; i < nw; ++i)
-            for (int64_t j = 0; j < TT; ++j) k.vstore(res[i * TT + j], c_[i], k.mul(tok[j], k.ci(16)));
+          for (int i = 0; i < 2; ++i)
+            for (int64_t j = 0; j < kTile; ++j) k.vstore(res[i * kTile + j], c_[i], k.mul(tok[j], k.ci(16)));
         });
       });
-      Value base = k.mul(g, k.ci(16));
-      Value mask = k.lane_mask(k.sub(job.lo, base), k.sub(job.hi, base), 16);
+      auto mask_of = [&](Value grp) {
+        Value base = k.mul(grp, k.ci(16));
+        return k.lane_mask(k.sub(job.lo, base), k.sub(job.hi, base), 16);
+      };
+      Value m0 = mask_of(g);
+      Value second_real = k.cmp(CmpIPredicate::slt, k.add(g, k.ci(1)), g1);
+      Value m1 = swiglu ? Value() : k.band(mask_of(k.add(g, k.ci(1))), k.splat(second_real, 16));
       k.for_(k.ci(0), T_, k.ci(1), [&](Value t) {
-        Values ys;
-        for (int i = 0; i < nw; ++i) ys.push_back(k.vload(c_[i], k.mul(t, k.ci(16)), 16));
-        epilogue(job, t, g, ys, mask);
+        Value y0 = k.vload(c_[0], k.mul(t, k.ci(16)), 16), y1 = k.vload(c_[1], k.mul(t, k.ci(16)), 16);
+        if (swiglu) {
+          epilogue(job, t, g, {y0, y1}, m0);
+        } else {
+          epilogue(job, t, g, {y0}, m0);
+          epilogue(job, t, k.add(g, k.ci(1)), {y1}, m1);
+        }
       });
     });
   });

@@ -266,23 +266,28 @@ void WeightReader::group_unit(Value group, Value unit, const GroupEmit& emit) {
   auto ci32 = [&](int64_t v) { return k.vconst_i(v, 16, k.i32); };
   Value off = tile_offset(group, unit);
   auto at = [&](int64_t o) { return k.add(off, k.ci(o)); };
+  // bytes of field element i (index value) for the 16 rows, widened to i32
+  auto codes = [&](int64_t field, Value i, bool sign) { return bytes_i32(k.add(at(field), k.mul(i, k.ci(16))), 16, sign); };
+  auto col = [&](Value i, int64_t plus) { return k.add(i, k.ci(plus)); };
   switch (d_.dtype) {
     case DType::Q8_0: {
       Value d = f16s(off, 16);
-      for (int j = 0; j < 32; ++j) emit(j, k.mul(k.sitofp(bytes_i32(at(kQ8Qs + 16 * j), 16, true), k.f32), d));
+      k.for_(k.ci(0), k.ci(32), k.ci(1), [&](Value j) { emit(j, k.mul(k.sitofp(codes(kQ8Qs, j, true), k.f32), d)); });
       return;
     }
     case DType::Q5_0: {
       Value d = f16s(off, 16);
-      auto mask = [&](int j) { return k.vbitcast(k.vload(bytes_, at(kQ5Qh + 2 * j), 2), k.vec(16, k.i1)); };
-      for (int j = 0; j < 16; ++j) {
-        Value qs = bytes_i32(at(kQ5Qs + 16 * j), 16, false);
+      k.for_(k.ci(0), k.ci(16), k.ci(1), [&](Value j) {
+        Value qs = codes(kQ5Qs, j, false);
+        auto mask = [&](int64_t plus) {
+          return k.vbitcast(k.vload(bytes_, k.add(at(kQ5Qh + 2 * plus), k.mul(j, k.ci(2))), 2), k.vec(16, k.i1));
+        };
         Value lo = k.band(qs, ci32(15)), hi = k.shru(qs, ci32(4));
-        lo = k.select(mask(j), k.bor(lo, ci32(16)), lo);
-        hi = k.select(mask(j + 16), k.bor(hi, ci32(16)), hi);
+        lo = k.select(mask(0), k.bor(lo, ci32(16)), lo);
+        hi = k.select(mask(16), k.bor(hi, ci32(16)), hi);
         emit(j, k.mul(k.sitofp(k.sub(lo, ci32(16)), k.f32), d));
-        emit(j + 16, k.mul(k.sitofp(k.sub(hi, ci32(16)), k.f32), d));
-      }
+        emit(col(j, 16), k.mul(k.sitofp(k.sub(hi, ci32(16)), k.f32), d));
+      });
       return;
     }
     case DType::Q4_K: {
@@ -292,31 +297,31 @@ void WeightReader::group_unit(Value group, Value unit, const GroupEmit& emit) {
       for (int c = 0; c < 4; ++c) {
         Value ds[2], dm[2];
         for (int half = 0; half < 2; ++half) {
-          const int j = 2 * c + half;
-          auto [scale, min] = k_scale_min(k, s, j);
+          auto [scale, min] = k_scale_min(k, s, 2 * c + half);
           ds[half] = k.mul(d, k.sitofp(scale, k.f32));
           dm[half] = k.mul(dmin, k.sitofp(min, k.f32));
         }
-        for (int l = 0; l < 32; ++l) {
-          Value q = bytes_i32(at(kQ4Qs + 16 * (32 * c + l)), 16, false);
-          emit(64 * c + l, k.sub(k.mul(k.sitofp(k.band(q, ci32(15)), k.f32), ds[0]), dm[0]));
-          emit(64 * c + 32 + l, k.sub(k.mul(k.sitofp(k.shru(q, ci32(4)), k.f32), ds[1]), dm[1]));
-        }
+        k.for_(k.ci(0), k.ci(32), k.ci(1), [&](Value l) {
+          Value q = codes(kQ4Qs + 16 * 32 * c, l, false);
+          emit(col(l, 64 * c), k.sub(k.mul(k.sitofp(k.band(q, ci32(15)), k.f32), ds[0]), dm[0]));
+          emit(col(l, 64 * c + 32), k.sub(k.mul(k.sitofp(k.shru(q, ci32(4)), k.f32), ds[1]), dm[1]));
+        });
       }
       return;
     }
     case DType::Q6_K: {
       Value d = f16s(at(kQ6D), 16);
       for (int h = 0; h < 2; ++h)
-        for (int l = 0; l < 32; ++l) {
-          Value qla = bytes_i32(at(16 * (64 * h + l)), 16, false);
-          Value qlb = bytes_i32(at(16 * (64 * h + l + 32)), 16, false);
-          Value qh = bytes_i32(at(kQ6Qh + 16 * (32 * h + l)), 16, false);
-          std::array<Value, 4> q = q6_codes(k, qla, qlb, qh);
-          for (int qi = 0; qi < 4; ++qi) {
-            Value sc = k.sitofp(bytes_i32(at(kQ6Sc + 16 * (8 * h + l / 16 + 2 * qi)), 16, true), k.f32);
-            emit(128 * h + 32 * qi + l, k.mul(k.sitofp(k.sub(q[qi], ci32(32)), k.f32), k.mul(d, sc)));
-          }
+        for (int lh = 0; lh < 2; ++lh) {
+          Value scale[4];
+          for (int qi = 0; qi < 4; ++qi)
+            scale[qi] = k.mul(d, k.sitofp(bytes_i32(at(kQ6Sc + 16 * (8 * h + lh + 2 * qi)), 16, true), k.f32));
+          k.for_(k.ci(16 * lh), k.ci(16 * lh + 16), k.ci(1), [&](Value l) {
+            std::array<Value, 4> q = q6_codes(k, codes(16 * 64 * h, l, false), codes(16 * (64 * h + 32), l, false),
+                                              codes(kQ6Qh + 16 * 32 * h, l, false));
+            for (int qi = 0; qi < 4; ++qi)
+              emit(col(l, 128 * h + 32 * qi), k.mul(k.sitofp(k.sub(q[qi], ci32(32)), k.f32), scale[qi]));
+          });
         }
       return;
     }

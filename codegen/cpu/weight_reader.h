@@ -31,8 +31,9 @@ class WeightReader {
   using RowEmit = std::function<void(int64_t c, Value v)>;
   void row_unit(Value row, Value unit, const RowEmit& emit, bool tail = false);
 
-  // cpu_r16. `emit(c, v)`: v[r] = weight (16*group + r, unit*W + c).
-  using GroupEmit = std::function<void(int64_t c, Value v)>;
+  // cpu_r16. `emit(c, v)`: v[r] = weight (16*group + r, unit*W + c); c is an index value (the
+  // columns of a unit are visited in loops, not unrolled).
+  using GroupEmit = std::function<void(Value c, Value v)>;
   void group_unit(Value group, Value unit, const GroupEmit& emit);
 
   // cpu_r16 matrix-vector product of one unit: sum_c column_c * x[k0 + c] (x: f32 view, k0: index

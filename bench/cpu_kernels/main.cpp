@@ -1,0 +1,420 @@
+// bench_cpu_kernels: the generated CPU kernels against this machine's rooflines.
+//
+//   memory:  read bandwidth (all threads summing a 1 GiB buffer) and memcpy bandwidth
+//   matvec:  each Linear of a decode step (T = 1) at the real Qwen2.5 shapes, over enough copies of
+//            the weights that they stream from memory as in a real model: achieved GB/s and its
+//            ratio to the read bandwidth
+//   matmul:  the same Linears at T = --tokens (prefill): GFLOP/s, and time per token against
+//            decode's
+//   compile: generating, optimizing and linking every kernel of a 7B-shaped model
+//
+// Usage: bench_cpu_kernels [--threads N] [--tokens T] [--json] [--model 0.5b|1.5b|7b] [--quick]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <ctime>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aprc/codegen/cpu_codegen.h"
+#include "aprc/formats/layouts.h"
+#include "cpu/cpu_module.h"
+
+using namespace aprc;
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+double thread_cpu_now() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// A fixed set of worker threads that run fn(worker) together and wait for each other (spinning,
+// so that a call costs microseconds, as in the runtime's executor).
+class Pool {
+ public:
+  explicit Pool(int n) : n_(n) {
+    for (int i = 1; i < n; ++i) threads_.emplace_back([this, i] { loop(i); });
+  }
+  ~Pool() {
+    stop_ = true;
+    gen_.fetch_add(1);
+    for (auto& t : threads_) t.join();
+  }
+  int size() const { return n_; }
+  // Runs fn on every worker; returns the wall time, and adds the CPU time the workers spent in fn
+  // to cpu_seconds (on a shared, loaded machine the two differ: CPU time / workers is what the
+  // kernels would take with the cores to themselves).
+  double run(const std::function<void(int)>& fn) {
+    const double t0 = now();
+    fn_ = &fn;
+    done_ = 0;
+    gen_.fetch_add(1, std::memory_order_release);
+    timed(0);
+    done_.fetch_add(1);
+    while (done_.load(std::memory_order_acquire) < n_) {
+    }
+    return now() - t0;
+  }
+  double cpu_seconds = 0;
+
+ private:
+  void loop(int i) {
+    uint64_t seen = 0;
+    for (;;) {
+      uint64_t g;
+      while ((g = gen_.load(std::memory_order_acquire)) == seen) {
+      }
+      seen = g;
+      if (stop_) return;
+      timed(i);
+      done_.fetch_add(1, std::memory_order_release);
+    }
+  }
+  void timed(int i) {
+    const double c0 = thread_cpu_now();
+    (*fn_)(i);
+    const double c = thread_cpu_now() - c0;
+    std::lock_guard<std::mutex> lock(mu_);
+    cpu_seconds += c;
+  }
+  int n_;
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+  std::atomic<uint64_t> gen_{0};
+  std::atomic<int> done_{0};
+  std::atomic<bool> stop_{false};
+  const std::function<void(int)>* fn_ = nullptr;
+};
+
+// Wall-clock and CPU-time views of one measurement: `cpu` is the workers' CPU time divided by
+// their number, i.e. the time with the cores to ourselves, which is what a shared, loaded machine
+// still lets us measure.
+struct Span {
+  double wall = 1e30, cpu = 1e30;
+  void keep_best(double w, double c) {
+    wall = std::min(wall, w);
+    cpu = std::min(cpu, c);
+  }
+};
+
+template <class F>
+std::pair<double, double> measure(Pool& pool, F&& body) {
+  const double c0 = pool.cpu_seconds, t0 = now();
+  body();
+  return {now() - t0, (pool.cpu_seconds - c0) / pool.size()};
+}
+
+Span read_bandwidth(Pool& pool) {
+  const size_t n = size_t(1) << 30;
+  std::vector<float> buf(n / 4, 1.0f);
+  std::vector<double> sums(pool.size());
+  Span best;
+  for (int rep = 0; rep < 5; ++rep) {
+    auto [w, c] = measure(pool, [&] {
+      pool.run([&](int w) {
+        const size_t per = buf.size() / pool.size();
+        const float* p = buf.data() + per * w;
+        float acc[16] = {};
+        for (size_t i = 0; i + 16 <= per; i += 16)
+          for (int j = 0; j < 16; ++j) acc[j] += p[i + j];
+        double s = 0;
+        for (float a : acc) s += a;
+        sums[w] = s;
+      });
+    });
+    best.keep_best(w, c);
+  }
+  best.wall = n / best.wall / 1e9;  // GB/s
+  best.cpu = n / best.cpu / 1e9;
+  return best;
+}
+
+double memcpy_bandwidth() {
+  const size_t n = size_t(512) << 20;
+  std::vector<char> a(n, 1), b(n, 2);
+  double best = 0;
+  for (int rep = 0; rep < 4; ++rep) {
+    const double t0 = now();
+    std::memcpy(b.data(), a.data(), n);
+    best = std::max(best, 2.0 * n / (now() - t0) / 1e9);  // bytes read + written
+  }
+  return best;
+}
+
+struct Shapes {
+  const char* name;
+  int64_t hidden, inter, heads, kv_heads, head_dim, vocab, layers;
+};
+constexpr Shapes kModels[] = {
+    {"0.5b", 896, 4864, 14, 2, 64, 151936, 24},
+    {"1.5b", 1536, 8960, 12, 2, 128, 151936, 28},
+    {"7b", 3584, 18944, 28, 4, 128, 152064, 28},
+};
+
+WeightDesc wdesc(DType dt, int64_t rows, int64_t cols, bool r16) {
+  return WeightDesc{dt, r16 && layout_supports(WeightLayout::CpuR16, dt) ? WeightLayout::CpuR16 : WeightLayout::RowMajor,
+                    ScaleGranularity::PerChannel, rows, cols};
+}
+
+// The Linears of one decoder layer plus the output head, typed as llama.cpp's Q4_K_M types them
+// (Q4_K and Q6_K; Q5_0 and Q8_0 where a row is not a whole number of 256-blocks).
+std::vector<std::pair<std::string, KernelSpec>> model_linears(const Shapes& m, bool r16) {
+  const bool k_ok = m.hidden % 256 == 0;
+  const DType q4 = k_ok ? DType::Q4_K : DType::Q5_0, q6 = k_ok ? DType::Q6_K : DType::Q8_0;
+  const int64_t H = m.hidden, I = m.inter, qd = m.heads * m.head_dim, kvd = m.kv_heads * m.head_dim;
+  auto lin = [&](std::vector<WeightDesc> w, Epilogue e, bool norm, bool bias) {
+    KernelSpec s;
+    s.kind = KernelKind::Linear;
+    s.weights = w;
+    s.epilogue = e;
+    s.has_norm = norm;
+    if (norm) s.norm = WeightDesc{DType::F32, WeightLayout::RowMajor, ScaleGranularity::PerChannel, 1, w[0].cols};
+    if (bias)
+      for (auto& x : w) s.biases.push_back(WeightDesc{DType::F32, WeightLayout::RowMajor, ScaleGranularity::PerChannel, 1, x.rows});
+    return s;
+  };
+  return {
+      {"qkv", lin({wdesc(q4, qd, H, r16), wdesc(q4, kvd, H, r16), wdesc(q6, kvd, H, r16)}, Epilogue::None, true, true)},
+      {"o_proj", lin({wdesc(q4, H, qd, r16)}, Epilogue::Residual, false, false)},
+      {"gate_up", lin({wdesc(q4, I, H, r16), wdesc(q4, I, H, r16)}, Epilogue::SwiGLU, true, false)},
+      {"down", lin({wdesc(DType::Q6_K, H, I, r16)}, Epilogue::Residual, false, false)},
+      {"lm_head", lin({wdesc(q6, m.vocab, H, r16)}, Epilogue::None, true, false)},
+  };
+}
+
+struct Buffers {
+  std::vector<std::vector<uint8_t>> weights;  // one copy
+  std::vector<std::vector<float>> small;      // gamma, biases (f32)
+  uint64_t weight_bytes = 0;
+};
+
+std::vector<uint8_t> random_bytes(std::mt19937_64& rng, uint64_t n) {
+  std::vector<uint8_t> v(n);
+  for (uint64_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t r = rng();
+    std::memcpy(&v[i], &r, 8);
+  }
+  return v;
+}
+
+// Fills f16 scale fields of every block so that no value is Inf/NaN (random codes elsewhere).
+// Good enough for timing: the kernels' speed does not depend on the values.
+void tame(std::vector<uint8_t>& b) {
+  for (size_t i = 1; i < b.size(); i += 2) b[i] &= 0x3b;  // every 16-bit field becomes a modest f16
+}
+
+struct Result {
+  std::string name;
+  double bytes = 0, flops = 0;
+  Span decode, prefill;  // seconds
+};
+
+void call_chunks(Pool& pool, CpuKernelFn fn, void* const* args, const int64_t* scalars, int64_t extent, int64_t grain) {
+  // split into equal multiples of `grain`, several per worker so that no worker idles at the end
+  const int64_t pieces = pool.size() * 4;
+  const int64_t per = std::max<int64_t>(grain, (extent / pieces + grain - 1) / grain * grain);
+  std::atomic<int64_t> next{0};
+  pool.run([&](int) {
+    for (;;) {
+      const int64_t b = next.fetch_add(per);
+      if (b >= extent) return;
+      fn(args, scalars, b, std::min(extent, b + per));
+    }
+  });
+}
+
+// The compute ceiling of each matrix-vector kernel: one thread, weights small enough to stay in
+// L2, run many times; bytes per second of CPU time. A kernel can only keep up with memory if this
+// is well above the read bandwidth per core.
+void micro_matvec(const CpuTarget& target) {
+  struct Case {
+    DType dt;
+    bool r16;
+    int64_t rows, cols;
+  };
+  const Case cases[] = {{DType::Q4_K, true, 256, 2048}, {DType::Q6_K, true, 256, 2048}, {DType::Q8_0, true, 256, 2048},
+                        {DType::Q5_0, true, 256, 2048}, {DType::Q4_K, false, 256, 2048}, {DType::Q6_K, false, 256, 2048},
+                        {DType::Q8_0, false, 256, 2048}, {DType::Q5_0, false, 256, 2048}, {DType::F16, false, 256, 1024},
+                        {DType::BF16, false, 256, 1024}, {DType::F32, false, 128, 1024}};
+  std::vector<KernelSpec> specs;
+  for (const Case& c : cases) {
+    KernelSpec s;
+    s.kind = KernelKind::Linear;
+    s.weights = {wdesc(c.dt, c.rows, c.cols, c.r16)};
+    specs.push_back(s);
+  }
+  auto mod = CpuModule::load(compile_cpu_kernels(specs, target), "bench");
+  std::mt19937_64 rng(3);
+  std::printf("\nmatrix-vector compute ceiling (1 thread, weights in L2, CPU time):\n");
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const WeightDesc& w = specs[i].weights[0];
+    const uint64_t bytes = *layout_bytes(w.layout, w.dtype, w.rows, w.cols);
+    std::vector<uint8_t> wb = random_bytes(rng, bytes);
+    tame(wb);
+    std::vector<float> x(w.cols, 0.01f), out(w.rows);
+    void* args[] = {x.data(), wb.data(), out.data()};
+    const int64_t sc[2] = {1, 0};
+    CpuKernelFn fn = mod->get(specs[i].name());
+    fn(args, sc, 0, w.rows);
+    double best = 1e30;
+    for (int rep = 0; rep < 5; ++rep) {
+      const int iters = 200;
+      const double c0 = thread_cpu_now();
+      for (int it = 0; it < iters; ++it) fn(args, sc, 0, w.rows);
+      best = std::min(best, (thread_cpu_now() - c0) / iters);
+    }
+    std::printf("  %-9s %-9s %6.1f GB/s  %6.1f Gweights/s\n", dtype_name(w.dtype), layout_name(w.layout), bytes / best / 1e9,
+                double(w.rows * w.cols) / best / 1e9);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = int(std::thread::hardware_concurrency());
+  int64_t tokens = 256;
+  bool json = false, quick = false, micro = false;
+  std::string model = "0.5b";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (a == "--tokens" && i + 1 < argc) tokens = std::atoll(argv[++i]);
+    else if (a == "--model" && i + 1 < argc) model = argv[++i];
+    else if (a == "--json") json = true;
+    else if (a == "--quick") quick = true;
+    else if (a == "--micro") micro = true;
+    else {
+      std::fprintf(stderr, "usage: bench_cpu_kernels [--threads N] [--tokens T] [--model 0.5b|1.5b|7b] [--json] [--quick] [--micro]\n");
+      return 2;
+    }
+  }
+  const Shapes* m = nullptr;
+  for (const auto& s : kModels)
+    if (model == s.name) m = &s;
+  if (!m) {
+    std::fprintf(stderr, "bench_cpu_kernels: unknown model '%s'\n", model.c_str());
+    return 2;
+  }
+  if (micro) {
+    micro_matvec(host_cpu_target());
+    return 0;
+  }
+  Pool pool(threads);
+  const Span bw = read_bandwidth(pool);
+  const double mc = memcpy_bandwidth();
+  if (!json)
+    std::printf("memory: read %.1f GB/s (%d threads; %.1f GB/s by CPU time), memcpy %.1f GB/s (1 thread)\n"
+                "figures below: wall clock | CPU time (the cores to ourselves), each against the read bandwidth measured the same way\n",
+                bw.wall, threads, bw.cpu, mc);
+
+  const CpuTarget target = host_cpu_target();
+  std::vector<Result> results;
+  for (bool r16 : {true, false}) {
+    auto lins = model_linears(*m, r16);
+    std::vector<KernelSpec> specs;
+    for (auto& l : lins) specs.push_back(l.second);
+    CpuCompileStats st;
+    CpuCompileOptions opt;
+    opt.stats = &st;
+    auto mod = CpuModule::load(compile_cpu_kernels(specs, target, nullptr, opt), "bench");
+    if (!json)
+      std::printf("\n%s weights (%s): %d kernels compiled in %.2f s (generate %.2f, lower %.2f, O3 %.2f, emit %.2f, link %.2f)\n",
+                  r16 ? "cpu_r16" : "row_major", m->name, st.kernels,
+                  st.generate_s + st.lower_s + st.optimize_s + st.codegen_s + st.link_s, st.generate_s, st.lower_s,
+                  st.optimize_s, st.codegen_s, st.link_s);
+    std::mt19937_64 rng(7);
+    for (auto& [name, s] : lins) {
+      if (quick && name != "gate_up" && name != "down") continue;
+      // enough copies of the weights to stream from memory (>= 384 MB), as a whole model would
+      uint64_t wbytes = 0;
+      for (auto& w : s.weights) wbytes += *layout_bytes(w.layout, w.dtype, w.rows, w.cols);
+      const int copies = int(std::max<uint64_t>(2, (uint64_t(384) << 20) / wbytes + 1));
+      std::vector<std::vector<std::vector<uint8_t>>> wcopies(copies);
+      for (auto& c : wcopies)
+        for (auto& w : s.weights) {
+          c.push_back(random_bytes(rng, *layout_bytes(w.layout, w.dtype, w.rows, w.cols)));
+          tame(c.back());
+        }
+      const int64_t K = s.weights[0].cols;
+      int64_t extent = 0, out_rows = 0;
+      for (auto& w : s.weights) extent += w.rows;
+      if (s.epilogue != Epilogue::None) extent = out_rows = s.weights[0].rows;
+      std::vector<float> x(tokens * K, 0.01f), gamma(K, 1.0f), resid;
+      std::vector<std::vector<float>> biases, outs;
+      for (auto& w : s.weights) {
+        biases.emplace_back(w.rows, 0.5f);
+        if (s.epilogue == Epilogue::None) outs.emplace_back(tokens * w.rows);
+      }
+      if (s.epilogue != Epilogue::None) outs.emplace_back(tokens * out_rows);
+      if (s.epilogue == Epilogue::Residual) resid.assign(tokens * out_rows, 1.0f);
+      auto args_for = [&](int copy) {
+        std::vector<void*> a{x.data()};
+        if (s.has_norm) a.push_back(gamma.data());
+        if (s.epilogue == Epilogue::Residual) a.push_back(resid.data());
+        for (auto& w : wcopies[copy]) a.push_back(w.data());
+        if (!s.biases.empty())
+          for (auto& b : biases) a.push_back(b.data());
+        for (auto& o : outs) a.push_back(o.data());
+        return a;
+      };
+      CpuKernelFn fn = mod->get(s.name());
+      Result r;
+      r.name = std::string(name) + (r16 ? "" : " (row_major)");
+      r.bytes = double(wbytes);
+      // decode: every copy once per round, best of rounds
+      const int64_t dec_scalars[2] = {1, 0};
+      for (int round = 0; round < (quick ? 2 : 4); ++round) {
+        auto [w, c] = measure(pool, [&] {
+          for (int cp = 0; cp < copies; ++cp) {
+            auto a = args_for(cp);
+            call_chunks(pool, fn, a.data(), dec_scalars, extent, 16);
+          }
+        });
+        r.decode.keep_best(w / copies, c / copies);
+      }
+      // prefill: T tokens on one copy
+      const int64_t pre_scalars[2] = {tokens, 0};
+      auto a = args_for(0);
+      call_chunks(pool, fn, a.data(), pre_scalars, extent, 16);
+      for (int round = 0; round < 2; ++round) {
+        auto [w, c] = measure(pool, [&] { call_chunks(pool, fn, a.data(), pre_scalars, extent, 16); });
+        r.prefill.keep_best(w, c);
+      }
+      int64_t macs = 0;
+      for (auto& w : s.weights) macs += w.rows * w.cols;
+      r.flops = 2.0 * double(macs) * double(tokens);
+      results.push_back(r);
+      if (!json)
+        std::printf("  %-20s %6.1f MB  decode %6.1f | %5.1f GB/s = %3.0f%% | %3.0f%% of bw   prefill T=%lld %6.1f | %6.1f GFLOP/s, per token %5.1fx | %5.1fx faster than decode\n",
+                    r.name.c_str(), r.bytes / 1e6, r.bytes / r.decode.wall / 1e9, r.bytes / r.decode.cpu / 1e9,
+                    100 * r.bytes / r.decode.wall / 1e9 / bw.wall, 100 * r.bytes / r.decode.cpu / 1e9 / bw.cpu,
+                    (long long)tokens, r.flops / r.prefill.wall / 1e9, r.flops / r.prefill.cpu / 1e9,
+                    r.decode.wall / (r.prefill.wall / double(tokens)), r.decode.cpu / (r.prefill.cpu / double(tokens)));
+    }
+  }
+  if (json) {
+    std::printf("{\"read_bandwidth_gbs\": %.2f, \"read_bandwidth_cpu_gbs\": %.2f, \"memcpy_gbs\": %.2f, \"threads\": %d, \"tokens\": %lld, \"model\": \"%s\", \"linears\": [",
+                bw.wall, bw.cpu, mc, threads, (long long)tokens, m->name);
+    for (size_t i = 0; i < results.size(); ++i) {
+      const Result& r = results[i];
+      std::printf("%s{\"name\": \"%s\", \"weight_bytes\": %.0f, \"decode_ms\": %.4f, \"decode_gbs\": %.2f, \"bandwidth_fraction\": %.3f, "
+                  "\"decode_cpu_ms\": %.4f, \"bandwidth_fraction_cpu\": %.3f, \"prefill_gflops\": %.1f, \"prefill_cpu_gflops\": %.1f, "
+                  "\"prefill_speedup_per_token\": %.2f}",
+                  i ? ", " : "", r.name.c_str(), r.bytes, r.decode.wall * 1e3, r.bytes / r.decode.wall / 1e9,
+                  r.bytes / r.decode.wall / 1e9 / bw.wall, r.decode.cpu * 1e3, r.bytes / r.decode.cpu / 1e9 / bw.cpu,
+                  r.flops / r.prefill.wall / 1e9, r.flops / r.prefill.cpu / 1e9, r.decode.wall / (r.prefill.wall / double(tokens)));
+    }
+    std::printf("]}\n");
+  }
+  return 0;
+}
