@@ -10,6 +10,7 @@
 //
 // Usage: bench_cpu_kernels [--threads N] [--tokens T] [--json] [--model 0.5b|1.5b|7b] [--quick]
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -278,12 +279,65 @@ void micro_matvec(const CpuTarget& target) {
   }
 }
 
+// Every distinct kernel of a Q4_K_M model of these shapes (llama.cpp gives attn_v and ffn_down
+// Q6_K in some layers and Q4_K in the others, so those Linears come in two variants), compiled
+// as `aprc compile` would: the time that a compile of that model spends on CPU code.
+void compile_model(const Shapes& m, const CpuTarget& target, bool int8) {
+  std::vector<KernelSpec> specs;
+  for (bool variant : {false, true}) {
+    for (auto& [name, s] : model_linears(m, true)) {
+      KernelSpec v = s;
+      v.int8_activations = int8;
+      if (variant && name == "qkv") v.weights[2].dtype = v.weights[2].dtype == DType::Q6_K ? DType::Q4_K : DType::Q5_0;
+      if (variant && name == "down") v.weights[0].dtype = m.inter % 256 == 0 ? DType::Q4_K : DType::Q5_0;
+      specs.push_back(v);
+    }
+  }
+  KernelSpec e;
+  e.kind = KernelKind::Embedding;
+  e.weights = {wdesc(m.hidden % 256 == 0 ? DType::Q4_K : DType::Q8_0, m.vocab, m.hidden, false)};
+  e.cols = m.hidden;
+  specs.push_back(e);
+  KernelSpec n;
+  n.kind = KernelKind::RmsNorm;
+  n.cols = m.hidden;
+  n.weights = {WeightDesc{DType::F32, WeightLayout::RowMajor, ScaleGranularity::PerChannel, 1, m.hidden}};
+  specs.push_back(n);
+  KernelSpec kv;
+  kv.kind = KernelKind::KvAppend;
+  kv.rope = true;
+  kv.kv_heads = m.kv_heads;
+  kv.head_dim = m.head_dim;
+  specs.push_back(kv);
+  KernelSpec r = kv;
+  r.kind = KernelKind::Rope;
+  r.rope = false;
+  r.heads = m.heads;
+  r.kv_heads = 0;
+  specs.push_back(r);
+  KernelSpec at;
+  at.kind = KernelKind::Attention;
+  at.heads = m.heads;
+  at.kv_heads = m.kv_heads;
+  at.head_dim = m.head_dim;
+  at.scale = 1.0f / std::sqrt(float(m.head_dim));
+  specs.push_back(at);
+  CpuCompileStats st;
+  CpuCompileOptions opt;
+  opt.stats = &st;
+  const double t0 = now();
+  auto so = compile_cpu_kernels(specs, target, nullptr, opt);
+  std::printf("compile %s%s: %d kernels in %.2f s wall (generate %.2f, lower %.2f, O3 %.2f, emit %.2f, link %.2f), %.0f KB object\n",
+              m.name, int8 ? " (int8 activations)" : "", st.kernels, now() - t0, st.generate_s, st.lower_s, st.optimize_s,
+              st.codegen_s, st.link_s, st.object_bytes / 1024.0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = int(std::thread::hardware_concurrency());
   int64_t tokens = 256;
-  bool json = false, quick = false, micro = false;
+  bool json = false, quick = false, micro = false, compile_only = false;
   std::string model = "0.5b";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -293,8 +347,9 @@ int main(int argc, char** argv) {
     else if (a == "--json") json = true;
     else if (a == "--quick") quick = true;
     else if (a == "--micro") micro = true;
+    else if (a == "--compile") compile_only = true;
     else {
-      std::fprintf(stderr, "usage: bench_cpu_kernels [--threads N] [--tokens T] [--model 0.5b|1.5b|7b] [--json] [--quick] [--micro]\n");
+      std::fprintf(stderr, "usage: bench_cpu_kernels [--threads N] [--tokens T] [--model 0.5b|1.5b|7b] [--json] [--quick] [--micro] [--compile]\n");
       return 2;
     }
   }
@@ -304,6 +359,11 @@ int main(int argc, char** argv) {
   if (!m) {
     std::fprintf(stderr, "bench_cpu_kernels: unknown model '%s'\n", model.c_str());
     return 2;
+  }
+  if (compile_only) {
+    compile_model(*m, host_cpu_target(), false);
+    compile_model(*m, host_cpu_target(), true);
+    return 0;
   }
   if (micro) {
     micro_matvec(host_cpu_target());
@@ -319,17 +379,22 @@ int main(int argc, char** argv) {
 
   const CpuTarget target = host_cpu_target();
   std::vector<Result> results;
-  for (bool r16 : {true, false}) {
+  // cpu_r16 f32, cpu_r16 with int8 activations (prefill only: decode is the f32 path), row_major
+  for (int mode = 0; mode < 3; ++mode) {
+    const bool r16 = mode < 2, int8 = mode == 1;
     auto lins = model_linears(*m, r16);
     std::vector<KernelSpec> specs;
-    for (auto& l : lins) specs.push_back(l.second);
+    for (auto& l : lins) {
+      l.second.int8_activations = int8;
+      specs.push_back(l.second);
+    }
     CpuCompileStats st;
     CpuCompileOptions opt;
     opt.stats = &st;
     auto mod = CpuModule::load(compile_cpu_kernels(specs, target, nullptr, opt), "bench");
     if (!json)
-      std::printf("\n%s weights (%s): %d kernels compiled in %.2f s (generate %.2f, lower %.2f, O3 %.2f, emit %.2f, link %.2f)\n",
-                  r16 ? "cpu_r16" : "row_major", m->name, st.kernels,
+      std::printf("\n%s weights%s (%s): %d kernels compiled in %.2f s (generate %.2f, lower %.2f, O3 %.2f, emit %.2f, link %.2f)\n",
+                  r16 ? "cpu_r16" : "row_major", int8 ? ", int8 activations" : "", m->name, st.kernels,
                   st.generate_s + st.lower_s + st.optimize_s + st.codegen_s + st.link_s, st.generate_s, st.lower_s,
                   st.optimize_s, st.codegen_s, st.link_s);
     std::mt19937_64 rng(7);
@@ -369,11 +434,11 @@ int main(int argc, char** argv) {
       };
       CpuKernelFn fn = mod->get(s.name());
       Result r;
-      r.name = std::string(name) + (r16 ? "" : " (row_major)");
+      r.name = std::string(name) + (int8 ? " (int8)" : r16 ? "" : " (row_major)");
       r.bytes = double(wbytes);
       // decode: every copy once per round, best of rounds
       const int64_t dec_scalars[2] = {1, 0};
-      for (int round = 0; round < (quick ? 2 : 4); ++round) {
+      for (int round = 0; round < (int8 ? 0 : quick ? 2 : 4); ++round) {
         auto [w, c] = measure(pool, [&] {
           for (int cp = 0; cp < copies; ++cp) {
             auto a = args_for(cp);
@@ -393,6 +458,11 @@ int main(int argc, char** argv) {
       int64_t macs = 0;
       for (auto& w : s.weights) macs += w.rows * w.cols;
       r.flops = 2.0 * double(macs) * double(tokens);
+      if (int8) {
+        // decode does not change with the option: reuse the f32 path's figure
+        for (const Result& o : results)
+          if (o.name == name) r.decode = o.decode;
+      }
       results.push_back(r);
       if (!json)
         std::printf("  %-20s %6.1f MB  decode %6.1f | %5.1f GB/s = %3.0f%% | %3.0f%% of bw   prefill T=%lld %6.1f | %6.1f GFLOP/s, per token %5.1fx | %5.1fx faster than decode\n",

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -40,6 +41,8 @@ std::vector<uint8_t> compile_cpu_kernels(const std::vector<KernelSpec>& specs, c
   mlir::Location loc = mlir::UnknownLoc::get(&ctx);
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(loc, llvm::StringRef("aprc_cpu_kernels"));
   cpu::KB kb(&ctx, loc);
+  auto has = [&](const char* f) { return std::find(target.features.begin(), target.features.end(), f) != target.features.end(); };
+  kb.has_vnni = has("avx512vnni") && has("avx512bw") && has("avx512f");
   for (size_t i = 0; i < unique.size(); ++i) {
     const KernelSpec& s = *unique[i];
     kb.b.setInsertionPointToEnd(module->getBody());

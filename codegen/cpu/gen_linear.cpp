@@ -15,6 +15,11 @@
 //    dequantized once into a panel P[k][16 rows] (f32, on the stack), then every token tile of TT
 //    tokens runs a register-blocked microkernel: acc[t] += x[t][k] * P[k] for the tile's tokens,
 //    partial sums kept per group in C[T][16] across column blocks.
+//  - T > 1 with int8 activations (KernelSpec::int8_activations, cpu_r16 weights, AVX-512 VNNI):
+//    tokens go in blocks of TB; each block's x (times gamma) is quantized once per call to int8
+//    per 32 columns (stored + 128 as u8, with its f32 scale), the weight panels become s8 vpdpbusd
+//    operands (4 columns x 16 rows per 64 bytes), and the microkernel sums integer products per
+//    scale group of the weights, then scales them into f32 accumulators.
 #include <algorithm>
 
 #include "aprc/error.h"
@@ -46,6 +51,12 @@ class LinearGen {
   void matvec(const Job& job);
   void matmul(const Job& job);
   void dequant_panel(WeightReader& w, Value g, Value k0, Value kc, Value P);
+  bool int8_usable() const;
+  void matmul_int8(const std::vector<Job>& jobs);
+  void quantize_tokens(Value t0, Value n);
+  // Runs body(g, g_second, tokens...) over the chunk's groups two panels at a time, then the
+  // epilogue of tokens [t_lo, t_hi) from c_[0], c_[1] (local token t - t_lo).
+  void for_panel_pairs(const Job& job, Value t_lo, Value t_hi, const std::function<void(Value, Value)>& body);
   Value row_major_dot(WeightReader& w, Value row, Value x);
   void epilogue(const Job& job, Value t, Value g, Values ys, Value mask);
   int64_t panel_cols(const WeightReader& w) const {
@@ -61,6 +72,9 @@ class LinearGen {
   std::vector<WeightReader> bias_;
   std::vector<Value> outs_;
   Value xprime_, xsum_;                          // matrix-vector: x * gamma, and its 16-column sums
+  // int8 path scratch: quantized token block, its per-32-column scales and sums, panel operands
+  int64_t tb_ = 0;
+  Value xq_, xscale_, xsum32_, ops_[2], gscale_[2], ginit_[2], gmin_[2];
   Value panel_[2], panel_rows_, c_[2];           // matrix-matrix scratch
   int64_t panel_pitch_ = 0;                      // panel_rows_ row pitch (room for a 16-lane tail)
 };
@@ -128,6 +142,19 @@ void LinearGen::run() {
   }
   panel_pitch_ = max_panel + 16;
   if (any_row_major) panel_rows_ = k.stack(k.f32, 16 * panel_pitch_);
+  if (int8_usable()) {
+    // Tokens per quantized block: as many as fit 384 KiB of codes, 4 to 64.
+    tb_ = std::clamp<int64_t>((384 * 1024 / K_) / 4 * 4, 4, 64);
+    xq_ = k.stack(k.i8, tb_ * K_);
+    xscale_ = k.stack(k.f32, tb_ * K_ / 32);
+    xsum32_ = k.stack(k.f32, tb_ * K_ / 32);
+    for (int i = 0; i < 2; ++i) {
+      ops_[i] = k.stack(k.i8, kPanelCols / 4 * 64);
+      gscale_[i] = k.stack(k.f32, kPanelCols);  // up to 16 scale groups x 16 rows
+      ginit_[i] = k.stack(k.i32, kPanelCols);
+      gmin_[i] = k.stack(k.f32, kPanelCols);
+    }
+  }
   const bool need_xprime = s_.has_norm;
   xprime_ = need_xprime ? k.stack(k.f32, K_) : x_;
   if (any_r16) xsum_ = k.stack(k.f32, (K_ + 15) / 16);
@@ -169,7 +196,9 @@ void LinearGen::run() {
     for (const Job& j : jobs) matvec(j);
     k.b.create<mlir::scf::YieldOp>();
   }, [&](mlir::OpBuilder&, mlir::Location) {
-    for (const Job& j : jobs) matmul(j);
+    if (int8_usable()) matmul_int8(jobs);
+    else
+      for (const Job& j : jobs) matmul(j);
     k.b.create<mlir::scf::YieldOp>();
   });
 }
@@ -270,48 +299,16 @@ void LinearGen::dequant_panel(WeightReader& w, Value g, Value k0, Value kc, Valu
 
 // Two panels at a time: the gate and up rows of one group (SwiGLU), or two neighbouring groups of
 // one weight (the second repeats the first when the chunk has an odd number of groups; its
-// results are then not stored). The microkernel keeps 2 x kTile accumulators in registers and
-// issues two FMAs per broadcast of x.
-void LinearGen::matmul(const Job& job) {
+// results are then not stored).
+void LinearGen::for_panel_pairs(const Job& job, Value t_lo, Value t_hi, const std::function<void(Value, Value)>& body) {
   auto& k = k_;
-  constexpr int64_t kTile = 8;  // tokens per microkernel tile
   const bool swiglu = job.weights.size() == 2;
-  WeightReader& w0 = w_[job.weights[0]];
-  WeightReader& w1 = w_[job.weights[swiglu ? 1 : 0]];
-  int64_t PC = std::max(panel_cols(w0), panel_cols(w1));
-  Value zero = k.vconst_f(0, 16);
   k.if_(k.cmp(CmpIPredicate::slt, job.lo, job.hi), [&] {
     Value g0 = k.b.create<mlir::arith::DivUIOp>(job.lo, k.ci(16));
     Value g1 = k.b.create<mlir::arith::DivUIOp>(k.add(job.hi, k.ci(15)), k.ci(16));
     k.for_(g0, g1, k.ci(swiglu ? 1 : 2), [&](Value g) {
       Value g_second = swiglu ? g : k.min(k.add(g, k.ci(1)), k.sub(g1, k.ci(1)));
-      for (int i = 0; i < 2; ++i)
-        k.for_(k.ci(0), T_, k.ci(1), [&](Value t) { k.vstore(zero, c_[i], k.mul(t, k.ci(16))); });
-      k.for_(k.ci(0), k.ci(K_), k.ci(PC), [&](Value k0) {
-        Value kc = k.min(k.ci(PC), k.sub(k.ci(K_), k0));
-        dequant_panel(w0, g, k0, kc, panel_[0]);
-        dequant_panel(w1, g_second, k0, kc, panel_[1]);
-        // A short last tile repeats its last token (same loads, same sums, same stores), so
-        // every tile runs the same code.
-        k.for_(k.ci(0), T_, k.ci(kTile), [&](Value t0) {
-          Values tok, acc, xrow;
-          for (int64_t j = 0; j < kTile; ++j) tok.push_back(k.min(k.add(t0, k.ci(j)), k.sub(T_, k.ci(1))));
-          for (int i = 0; i < 2; ++i)
-            for (int64_t j = 0; j < kTile; ++j) acc.push_back(k.vload(c_[i], k.mul(tok[j], k.ci(16)), 16));
-          for (int64_t j = 0; j < kTile; ++j) xrow.push_back(k.add(k.mul(tok[j], k.ci(K_)), k0));
-          Values res = k.for_(k.ci(0), kc, k.ci(1), acc, [&](Value c, mlir::ValueRange a) -> Values {
-            Values o(a.begin(), a.end());
-            Value p[2] = {k.vload(panel_[0], k.mul(c, k.ci(16)), 16), k.vload(panel_[1], k.mul(c, k.ci(16)), 16)};
-            for (int64_t j = 0; j < kTile; ++j) {
-              Value xv = k.splat(k.load(x_, k.add(xrow[j], c)), 16);
-              for (int i = 0; i < 2; ++i) o[i * kTile + j] = k.fma(p[i], xv, o[i * kTile + j]);
-            }
-            return o;
-          });
-          for (int i = 0; i < 2; ++i)
-            for (int64_t j = 0; j < kTile; ++j) k.vstore(res[i * kTile + j], c_[i], k.mul(tok[j], k.ci(16)));
-        });
-      });
+      body(g, g_second);
       auto mask_of = [&](Value grp) {
         Value base = k.mul(grp, k.ci(16));
         return k.lane_mask(k.sub(job.lo, base), k.sub(job.hi, base), 16);
@@ -319,8 +316,9 @@ void LinearGen::matmul(const Job& job) {
       Value m0 = mask_of(g);
       Value second_real = k.cmp(CmpIPredicate::slt, k.add(g, k.ci(1)), g1);
       Value m1 = swiglu ? Value() : k.band(mask_of(k.add(g, k.ci(1))), k.splat(second_real, 16));
-      k.for_(k.ci(0), T_, k.ci(1), [&](Value t) {
-        Value y0 = k.vload(c_[0], k.mul(t, k.ci(16)), 16), y1 = k.vload(c_[1], k.mul(t, k.ci(16)), 16);
+      k.for_(t_lo, t_hi, k.ci(1), [&](Value t) {
+        Value lt = k.sub(t, t_lo);
+        Value y0 = k.vload(c_[0], k.mul(lt, k.ci(16)), 16), y1 = k.vload(c_[1], k.mul(lt, k.ci(16)), 16);
         if (swiglu) {
           epilogue(job, t, g, {y0, y1}, m0);
         } else {
@@ -329,6 +327,188 @@ void LinearGen::matmul(const Job& job) {
         }
       });
     });
+  });
+}
+
+// f32: the microkernel keeps 2 x kTile accumulators in registers and issues two FMAs per
+// broadcast of x.
+void LinearGen::matmul(const Job& job) {
+  auto& k = k_;
+  constexpr int64_t kTile = 8;  // tokens per microkernel tile
+  const bool swiglu = job.weights.size() == 2;
+  WeightReader& w0 = w_[job.weights[0]];
+  WeightReader& w1 = w_[job.weights[swiglu ? 1 : 0]];
+  const int64_t PC = std::max(panel_cols(w0), panel_cols(w1));
+  Value zero = k.vconst_f(0, 16);
+  for_panel_pairs(job, k.ci(0), T_, [&](Value g, Value g_second) {
+    for (int i = 0; i < 2; ++i)
+      k.for_(k.ci(0), T_, k.ci(1), [&](Value t) { k.vstore(zero, c_[i], k.mul(t, k.ci(16))); });
+    k.for_(k.ci(0), k.ci(K_), k.ci(PC), [&](Value k0) {
+      Value kc = k.min(k.ci(PC), k.sub(k.ci(K_), k0));
+      dequant_panel(w0, g, k0, kc, panel_[0]);
+      dequant_panel(w1, g_second, k0, kc, panel_[1]);
+      // A short last tile repeats its last token (same loads, same sums, same stores), so
+      // every tile runs the same code.
+      k.for_(k.ci(0), T_, k.ci(kTile), [&](Value t0) {
+        Values tok, acc, xrow;
+        for (int64_t j = 0; j < kTile; ++j) tok.push_back(k.min(k.add(t0, k.ci(j)), k.sub(T_, k.ci(1))));
+        for (int i = 0; i < 2; ++i)
+          for (int64_t j = 0; j < kTile; ++j) acc.push_back(k.vload(c_[i], k.mul(tok[j], k.ci(16)), 16));
+        for (int64_t j = 0; j < kTile; ++j) xrow.push_back(k.add(k.mul(tok[j], k.ci(K_)), k0));
+        Values res = k.for_(k.ci(0), kc, k.ci(1), acc, [&](Value c, mlir::ValueRange a) -> Values {
+          Values o(a.begin(), a.end());
+          Value p[2] = {k.vload(panel_[0], k.mul(c, k.ci(16)), 16), k.vload(panel_[1], k.mul(c, k.ci(16)), 16)};
+          for (int64_t j = 0; j < kTile; ++j) {
+            Value xv = k.splat(k.load(x_, k.add(xrow[j], c)), 16);
+            for (int i = 0; i < 2; ++i) o[i * kTile + j] = k.fma(p[i], xv, o[i * kTile + j]);
+          }
+          return o;
+        });
+        for (int i = 0; i < 2; ++i)
+          for (int64_t j = 0; j < kTile; ++j) k.vstore(res[i * kTile + j], c_[i], k.mul(tok[j], k.ci(16)));
+      });
+    });
+  });
+}
+
+bool LinearGen::int8_usable() const {
+  if (!s_.int8_activations || !k_.has_vnni) return false;
+  for (const WeightDesc& w : s_.weights)
+    if (w.layout != WeightLayout::CpuR16) return false;  // every cpu_r16 format has int8 codes
+  return true;
+}
+
+// Quantizes tokens [t0, t0 + n) of x * gamma to int8 per 32 columns: a = round(x / s) with
+// s = max|x| / 127, stored as a + 128 (u8) in xq_[local token][K]; xscale_ gets s and xsum32_
+// the exact f32 sum of the 32 values (for the q4_k mins).
+void LinearGen::quantize_tokens(Value t0, Value n) {
+  auto& k = k_;
+  k.for_(k.ci(0), n, k.ci(1), [&](Value lt) {
+    Value row = k.mul(k.add(t0, lt), k.ci(K_));
+    k.for_(k.ci(0), k.ci(K_ / 32), k.ci(1), [&](Value blk) {
+      Value col = k.mul(blk, k.ci(32));
+      Value v[2];
+      for (int h = 0; h < 2; ++h) {
+        Value c = k.add(col, k.ci(16 * h));
+        v[h] = k.vload(x_, k.add(row, c), 16);
+        if (gamma_) v[h] = k.mul(v[h], k.vload(gamma_, c, 16));
+      }
+      Value amax = k.reduce_max(k.max(k.fabs(v[0]), k.fabs(v[1])));
+      Value pos = k.cmpf(mlir::arith::CmpFPredicate::OGT, amax, k.cf(0));
+      Value inv = k.select(pos, k.div(k.cf(127.0), amax), k.cf(0));
+      Value at = k.add(k.mul(lt, k.ci(K_ / 32)), blk);
+      k.store(k.div(amax, k.cf(127.0)), xscale_, at);
+      k.store(k.reduce_add(k.add(v[0], v[1])), xsum32_, at);
+      for (int h = 0; h < 2; ++h) {
+        Value q = k.fptosi(k.round_even(k.mul(v[h], k.splat(inv, 16))), k.i32);
+        Value u = k.trunc(k.add(q, k.vconst_i(128, 16, k.i32)), k.i8);
+        k.vstore(u, xq_, k.add(k.mul(lt, k.ci(K_)), k.add(col, k.ci(16 * h))));
+      }
+    });
+  });
+}
+
+void LinearGen::matmul_int8(const std::vector<Job>& jobs) {
+  auto& k = k_;
+  constexpr int64_t kTile = 4;  // tokens per microkernel tile: 2 x 4 int32 + 2 x 4 f32 accumulators
+  Value zero = k.vconst_f(0, 16);
+  k.for_(k.ci(0), T_, k.ci(tb_), [&](Value tb0) {
+    Value nb = k.min(k.ci(tb_), k.sub(T_, tb0));
+    quantize_tokens(tb0, nb);
+    for (const Job& job : jobs) {
+      const bool swiglu = job.weights.size() == 2;
+      WeightReader* wr[2] = {&w_[job.weights[0]], &w_[job.weights[swiglu ? 1 : 0]]};
+      const int64_t PC = std::max(panel_cols(*wr[0]), panel_cols(*wr[1]));
+      for_panel_pairs(job, tb0, k.add(tb0, nb), [&](Value g, Value g_second) {
+        for (int i = 0; i < 2; ++i)
+          k.for_(k.ci(0), nb, k.ci(1), [&](Value t) { k.vstore(zero, c_[i], k.mul(t, k.ci(16))); });
+        k.for_(k.ci(0), k.ci(K_), k.ci(PC), [&](Value k0) {
+          Value kc = k.min(k.ci(PC), k.sub(k.ci(K_), k0));
+          Value grp[2] = {g, g_second};
+          for (int p = 0; p < 2; ++p) {
+            WeightReader& w = *wr[p];
+            const int64_t W = w.unit_cols(), G = w.int8_group_cols();
+            Value u0 = k.b.create<mlir::arith::DivUIOp>(k0, k.ci(W));
+            Value u1 = k.b.create<mlir::arith::DivUIOp>(k.add(k0, kc), k.ci(W));
+            k.for_(u0, u1, k.ci(1), [&](Value u) {
+              Value grp0 = k.b.create<mlir::arith::DivUIOp>(k.sub(k.mul(u, k.ci(W)), k0), k.ci(G));
+              w.group_unit_int8(grp[p], u, grp0, ops_[p], gscale_[p], ginit_[p], gmin_[p]);
+            });
+          }
+          // Both panels share the scale-group width when their formats do; otherwise (q6_k with
+          // another format, in a SwiGLU) walk 16-column groups and read the 32-column panel's
+          // group at half the index.
+          const int64_t G0 = wr[0]->int8_group_cols(), G1 = wr[1]->int8_group_cols();
+          const int64_t G = std::min(G0, G1);
+          Value ngroups = k.b.create<mlir::arith::DivUIOp>(kc, k.ci(G));
+          k.for_(k.ci(0), nb, k.ci(kTile), [&](Value t0) {
+            Values tok, accf;
+            for (int64_t j = 0; j < kTile; ++j) tok.push_back(k.min(k.add(t0, k.ci(j)), k.sub(nb, k.ci(1))));
+            for (int p = 0; p < 2; ++p)
+              for (int64_t j = 0; j < kTile; ++j) accf.push_back(k.vload(c_[p], k.mul(tok[j], k.ci(16)), 16));
+            Values res = k.for_(k.ci(0), ngroups, k.ci(1), accf, [&](Value gi, mlir::ValueRange a) -> Values {
+              Value col = k.add(k0, k.mul(gi, k.ci(G)));  // first column of this group
+              Value blk = k.b.create<mlir::arith::DivUIOp>(col, k.ci(32));
+              Value pg[2];
+              for (int p = 0; p < 2; ++p) {
+                const int64_t Gp = p == 0 ? G0 : G1;
+                pg[p] = Gp == G ? gi : k.b.create<mlir::arith::DivUIOp>(gi, k.ci(Gp / G));
+              }
+              Values acci;
+              for (int p = 0; p < 2; ++p) {
+                Value init = k.vload(ginit_[p], k.mul(pg[p], k.ci(16)), 16);
+                // a 32-column panel's group spans two 16-column steps: only the first carries init
+                if ((p == 0 ? G0 : G1) != G) {
+                  Value first = k.cmp(CmpIPredicate::eq, k.rem(gi, k.ci(2)), k.ci(0));
+                  init = k.select(first, init, k.vconst_i(0, 16, k.i32));
+                }
+                for (int64_t j = 0; j < kTile; ++j) acci.push_back(init);
+              }
+              for (int64_t st = 0; st < G / 4; ++st) {
+                Value wv[2];
+                for (int p = 0; p < 2; ++p) {
+                  const int64_t Gp = p == 0 ? G0 : G1;
+                  // step index inside the panel's operands: group * (Gp/4) + step (+ G/4 for the
+                  // second half of a 32-column group walked in 16-column steps)
+                  Value sidx = k.add(k.mul(pg[p], k.ci(Gp / 4)), k.ci(st));
+                  if (Gp != G) sidx = k.add(sidx, k.mul(k.rem(gi, k.ci(2)), k.ci(G / 4)));
+                  wv[p] = k.vload(ops_[p], k.mul(sidx, k.ci(64)), 64);
+                }
+                for (int64_t j = 0; j < kTile; ++j) {
+                  Value at = k.add(k.mul(tok[j], k.ci(K_)), k.add(col, k.ci(4 * st)));
+                  Value act = k.vbitcast(k.splat(k.extract(k.load_bytes_as(xq_, at, k.i32, 1), 0), 16), k.vec(64, k.i8));
+                  for (int p = 0; p < 2; ++p) acci[p * kTile + j] = k.dot_u8s8(acci[p * kTile + j], act, wv[p]);
+                }
+              }
+              Values o(a.begin(), a.end());
+              for (int64_t j = 0; j < kTile; ++j) {
+                Value sat = k.add(k.mul(tok[j], k.ci(K_ / 32)), blk);
+                Value xs = k.splat(k.load(xscale_, sat), 16);
+                for (int p = 0; p < 2; ++p) {
+                  const int64_t Gp = p == 0 ? G0 : G1;
+                  // a 32-column group's scale multiplies both of its 16-column halves
+                  Value sc = k.vload(gscale_[p], k.mul(pg[p], k.ci(16)), 16);
+                  Value& acc = o[p * kTile + j];
+                  acc = k.fma(k.sitofp(acci[p * kTile + j], k.f32), k.mul(sc, xs), acc);
+                  if (wr[p]->int8_has_mins()) {
+                    // -dmin * m * sum(x): once per 32-column group
+                    Value xsum = k.splat(k.load(xsum32_, sat), 16);
+                    Value mn = k.vload(gmin_[p], k.mul(pg[p], k.ci(16)), 16);
+                    Value once = Gp == G ? Value() : k.cmp(CmpIPredicate::eq, k.rem(gi, k.ci(2)), k.ci(0));
+                    Value term = k.mul(mn, xsum);
+                    if (once) term = k.select(once, term, zero);
+                    acc = k.sub(acc, term);
+                  }
+                }
+              }
+              return o;
+            });
+            for (int p = 0; p < 2; ++p)
+              for (int64_t j = 0; j < kTile; ++j) k.vstore(res[p * kTile + j], c_[p], k.mul(tok[j], k.ci(16)));
+          });
+        });
+      });
+    }
   });
 }
 

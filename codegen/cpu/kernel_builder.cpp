@@ -51,6 +51,7 @@ Value KB::rem(Value a, Value c) { return b.create<arith::RemSIOp>(a, c); }
 Value KB::min(Value a, Value c) { return is_float(a) ? b.create<arith::MinimumFOp>(a, c).getResult() : b.create<arith::MinSIOp>(a, c).getResult(); }
 Value KB::max(Value a, Value c) { return is_float(a) ? b.create<arith::MaximumFOp>(a, c).getResult() : b.create<arith::MaxSIOp>(a, c).getResult(); }
 Value KB::neg(Value a) { return b.create<arith::NegFOp>(a); }
+Value KB::fabs(Value a) { return b.create<math::AbsFOp>(a); }
 Value KB::band(Value a, Value c) { return b.create<arith::AndIOp>(a, c); }
 Value KB::bor(Value a, Value c) { return b.create<arith::OrIOp>(a, c); }
 Value KB::bxor(Value a, Value c) { return b.create<arith::XOrIOp>(a, c); }
@@ -61,6 +62,15 @@ Value KB::cmp(arith::CmpIPredicate p, Value a, Value c) { return b.create<arith:
 Value KB::cmpf(arith::CmpFPredicate p, Value a, Value c) { return b.create<arith::CmpFOp>(p, a, c); }
 Value KB::select(Value cond, Value a, Value c) { return b.create<arith::SelectOp>(cond, a, c); }
 Value KB::sqrt(Value a) { return b.create<math::SqrtOp>(a); }
+Value KB::round_even(Value a) { return b.create<math::RoundEvenOp>(a); }
+
+Value KB::dot_u8s8(Value acc, Value a, Value c) {
+  auto v16 = vec(16, i32);
+  Value av = vbitcast(a, v16), cv = vbitcast(c, v16);
+  return b.create<LLVM::CallIntrinsicOp>(Type(v16), llvm::StringRef("llvm.x86.avx512.vpdpbusd.512"),
+                                         ValueRange{acc, av, cv})
+      .getResult(0);
+}
 
 Value KB::fma(Value a, Value c, Value acc) {
   if (isa<VectorType>(a.getType())) return b.create<vector::FMAOp>(a, c, acc);

@@ -31,6 +31,7 @@ class KB {
  public:
   KB(mlir::MLIRContext* ctx, mlir::Location loc);
   mlir::ImplicitLocOpBuilder b;
+  bool has_vnni = false;  // the target has AVX-512 VNNI (dot_u8s8 may be used)
 
   // Types.
   Type f32, f64, f16, bf16, i1, i8, i16, i32, i64, idx;
@@ -56,6 +57,7 @@ class KB {
   Value max(Value a, Value c);
   Value fma(Value a, Value c, Value acc);  // a * c + acc, fused
   Value neg(Value a);
+  Value fabs(Value a);
   Value band(Value a, Value c);
   Value bor(Value a, Value c);
   Value bxor(Value a, Value c);
@@ -66,6 +68,11 @@ class KB {
   Value cmpf(mlir::arith::CmpFPredicate p, Value a, Value c);
   Value select(Value cond, Value a, Value c);
   Value sqrt(Value a);
+  Value round_even(Value a);  // to the nearest integer, ties to even (float result)
+
+  // acc (vector<16xi32>) + per lane: sum of the 4 products u8(a) * s8(b) of its bytes
+  // (AVX-512 VNNI vpdpbusd). a and b are vector<64xi8>.
+  Value dot_u8s8(Value acc, Value a, Value b);
 
   // Casts; each keeps the vector shape of its operand.
   Value zext(Value a, Type elem);

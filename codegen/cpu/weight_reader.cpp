@@ -11,10 +11,10 @@ using mlir::arith::CmpIPredicate;
 
 namespace {
 
-// A constant like `like` (an i32 scalar or vector of i32).
+// A constant of the type of `like` (an integer scalar or vector).
 Value const_like(KB& k, Value like, int64_t v) {
-  if (auto vt = mlir::dyn_cast<VectorType>(like.getType())) return k.vconst_i(v, vt.getNumElements(), k.i32);
-  return k.cint(v, k.i32);
+  if (auto vt = mlir::dyn_cast<VectorType>(like.getType())) return k.vconst_i(v, vt.getNumElements(), vt.getElementType());
+  return k.cint(v, like.getType());
 }
 
 // The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block, from its 12 packed scale
@@ -27,7 +27,7 @@ std::pair<Value, Value> k_scale_min(KB& k, const Value* s, int j) {
 }
 
 // The four 6-bit Q6_K codes (0..63) that one ql pair and one qh byte hold: the weights l, l+32,
-// l+64, l+96 of a half (aprc_dequant_q6_k), for i32 vectors of bytes.
+// l+64, l+96 of a half (aprc_dequant_q6_k), for vectors of bytes (as i8, or widened to i32).
 std::array<Value, 4> q6_codes(KB& k, Value qla, Value qlb, Value qh) {
   auto c = [&](int64_t v) { return const_like(k, qla, v); };
   return {k.bor(k.band(qla, c(15)), k.shl(k.band(qh, c(3)), c(4))),
@@ -329,6 +329,96 @@ void WeightReader::group_unit(Value group, Value unit, const GroupEmit& emit) {
       break;
   }
   throw_internal(std::string("cpu codegen: no cpu_r16 reader for ") + dtype_name(d_.dtype));
+}
+
+void WeightReader::group_unit_int8(Value group, Value unit, Value grp0, Value ops, Value scales, Value inits,
+                                   Value mins) {
+  auto& k = kb_;
+  Value off = tile_offset(group, unit);
+  auto at = [&](int64_t o) { return k.add(off, k.ci(o)); };
+  auto c8 = [&](int64_t v) { return k.vconst_i(v, 64, k.i8); };
+  auto ci32 = [&](int64_t v) { return k.vconst_i(v, 16, k.i32); };
+  const int64_t steps = int8_group_cols() / 4;
+  // [column][row] bytes of 4 columns -> [row][column] (byte 4r + c), one vpermb
+  llvm::SmallVector<int64_t> tmask;
+  for (int r = 0; r < 16; ++r)
+    for (int c = 0; c < 4; ++c) tmask.push_back(16 * c + r);
+  Value ones = c8(1);
+  auto put = [&](int64_t gi, int64_t step, Value codes, Value& sum) {
+    Value op = k.shuffle(codes, codes, tmask);
+    Value gidx = k.add(grp0, k.ci(gi));
+    k.vstore(op, ops, k.mul(k.add(k.mul(gidx, k.ci(steps)), k.ci(step)), k.ci(64)));
+    sum = k.dot_u8s8(sum ? sum : ci32(0), ones, op);  // sum of the codes, 4 per lane
+  };
+  auto finish = [&](int64_t gi, Value sum, Value scale, Value min) {
+    Value at16 = k.mul(k.add(grp0, k.ci(gi)), k.ci(16));
+    k.vstore(k.mul(sum, ci32(-128)), inits, at16);
+    k.vstore(scale, scales, at16);
+    if (min) k.vstore(min, mins, at16);
+  };
+  auto mask64 = [&](int64_t o) { return k.vbitcast(k.vload(bytes_, at(o), 8), k.vec(64, k.i1)); };
+  switch (d_.dtype) {
+    case DType::Q8_0: {
+      Value sum;
+      for (int s = 0; s < 8; ++s) put(0, s, k.vload(bytes_, at(kQ8Qs + 64 * s), 64), sum);
+      finish(0, sum, f16s(off, 16), Value());
+      return;
+    }
+    case DType::Q5_0: {
+      Value sum;
+      for (int s = 0; s < 8; ++s) {
+        // steps 0-3: columns 4s.. (low nibbles); steps 4-7: columns 16 + 4(s-4).. (high nibbles)
+        const int j = 4 * (s % 4);
+        Value qs = k.vload(bytes_, at(kQ5Qs + 16 * j), 64);
+        Value nib = s < 4 ? k.band(qs, c8(15)) : k.band(k.shru(qs, c8(4)), c8(15));
+        Value m = mask64(kQ5Qh + 2 * (j + (s < 4 ? 0 : 16)));
+        put(0, s, k.sub(k.select(m, k.bor(nib, c8(16)), nib), c8(16)), sum);
+      }
+      finish(0, sum, f16s(off, 16), Value());
+      return;
+    }
+    case DType::Q4_K: {
+      Value d = f16s(off, 16), dmin = f16s(at(kQ4Dmin), 16);
+      Value sc[12];
+      for (int i = 0; i < 12; ++i) sc[i] = bytes_i32(at(kQ4Sc + 16 * i), 16, false);
+      for (int c = 0; c < 4; ++c) {
+        Value sums[2];
+        for (int s = 0; s < 8; ++s) {
+          Value qs = k.vload(bytes_, at(kQ4Qs + 16 * (32 * c + 4 * s)), 64);
+          put(2 * c, s, k.band(qs, c8(15)), sums[0]);
+          put(2 * c + 1, s, k.band(k.shru(qs, c8(4)), c8(15)), sums[1]);
+        }
+        for (int half = 0; half < 2; ++half) {
+          auto [scale, min] = k_scale_min(k, sc, 2 * c + half);
+          finish(2 * c + half, sums[half], k.mul(d, k.sitofp(scale, k.f32)), k.mul(dmin, k.sitofp(min, k.f32)));
+        }
+      }
+      return;
+    }
+    case DType::Q6_K: {
+      Value d = f16s(at(kQ6D), 16);
+      for (int h = 0; h < 2; ++h)
+        for (int lh = 0; lh < 2; ++lh) {
+          Value sums[4];
+          for (int s = 0; s < 4; ++s) {
+            const int l = 16 * lh + 4 * s;
+            std::array<Value, 4> q = q6_codes(k, k.vload(bytes_, at(16 * (64 * h + l)), 64),
+                                              k.vload(bytes_, at(16 * (64 * h + 32 + l)), 64),
+                                              k.vload(bytes_, at(kQ6Qh + 16 * (32 * h + l)), 64));
+            for (int qi = 0; qi < 4; ++qi) put(8 * h + lh + 2 * qi, s, k.sub(q[qi], c8(32)), sums[qi]);
+          }
+          for (int qi = 0; qi < 4; ++qi) {
+            const int gi = 8 * h + lh + 2 * qi;
+            Value scale = k.mul(d, k.sitofp(bytes_i32(at(kQ6Sc + 16 * gi), 16, true), k.f32));
+            finish(gi, sums[qi], scale, Value());
+          }
+        }
+      return;
+    }
+    default:
+      break;
+  }
+  throw_internal(std::string("cpu codegen: no int8 cpu_r16 reader for ") + dtype_name(d_.dtype));
 }
 
 Value WeightReader::group_unit_dot(Value group, Value unit, Value x, Value k0, Value xsum, Value acc) {

@@ -42,6 +42,17 @@ class WeightReader {
   // offsets (mins, -32, -16) factor out of the sum.
   Value group_unit_dot(Value group, Value unit, Value x, Value k0, Value xsum, Value acc);
 
+  // cpu_r16 with int8 activations (u8 = a + 128, multiplied by s8 weight codes with vpdpbusd).
+  // Unit u of group g becomes, for each scale group of int8_group_cols() columns, that many / 4
+  // steps, each a 64-byte s8 operand holding 4 consecutive columns of the 16 rows (row-major: byte
+  // 4r + c), stored at ops[(gi * steps + step) * 64]; and per scale group gi: scales[gi*16..]
+  // (f32, the value of code 1 in each row), inits[gi*16..] (i32, -128 * the group's code sum per
+  // row, which cancels the activations' +128 bias) and for q4_k mins[gi*16..] (f32, dmin * m,
+  // multiplied by the group's sum of x). gi counts from grp0 (an index value).
+  int64_t int8_group_cols() const { return d_.dtype == DType::Q6_K ? 16 : 32; }
+  bool int8_has_mins() const { return d_.dtype == DType::Q4_K; }
+  void group_unit_int8(Value group, Value unit, Value grp0, Value ops, Value scales, Value inits, Value mins);
+
   // 1-D weights (gamma, biases) of plain formats: elements [i, i + 16) as f32, masked lanes 0.
   Value vector16(Value i, Value mask);
 

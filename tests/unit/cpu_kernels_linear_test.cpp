@@ -105,12 +105,13 @@ void check_linear(CpuModule& mod, LinearData& d, int64_t T, bool alias, Rng& rng
   }
 }
 
-void check_specs(const std::vector<KernelSpec>& specs, uint64_t seed, double tol = 2e-5) {
+void check_specs(const std::vector<KernelSpec>& specs, uint64_t seed, double tol = 2e-5,
+                 std::vector<int64_t> tokens = {1, 3, 17}) {
   auto mod = compile_for_host(specs);
   Rng rng(seed);
   for (const KernelSpec& s : specs) {
     LinearData d = make_data(rng, s);
-    for (int64_t T : {1, 3, 17}) check_linear(*mod, d, T, false, rng, tol);
+    for (int64_t T : tokens) check_linear(*mod, d, T, false, rng, tol);
     if (s.epilogue == Epilogue::Residual) check_linear(*mod, d, 5, true, rng, tol);
   }
 }
@@ -171,6 +172,27 @@ TEST(CpuKernelsLinear, SwiGluAndResidualEpilogues) {
   down_rm.has_norm = true;
   down_rm.norm = wd(DType::F32, 1, 256);
   check_specs({gate_up, down, down_rm}, 45);
+}
+
+// The opt-in int8 activation path (prefill only; T = 1 stays f32) is held to llama.cpp's level.
+// 70 tokens span two of its token blocks.
+TEST(CpuKernelsLinear, Int8ActivationsStayWithinTheirBound) {
+  std::vector<KernelSpec> specs;
+  for (DType dt : {DType::Q8_0, DType::Q5_0}) specs.push_back(linear({wd(dt, 37, 224, WeightLayout::CpuR16)}));
+  for (DType dt : {DType::Q4_K, DType::Q6_K}) specs.push_back(linear({wd(dt, 37, 768, WeightLayout::CpuR16)}));
+  KernelSpec mixed = linear({wd(DType::Q6_K, 21, 512, WeightLayout::CpuR16), wd(DType::Q4_K, 21, 512, WeightLayout::CpuR16)});
+  mixed.epilogue = Epilogue::SwiGLU;
+  mixed.has_norm = true;
+  mixed.norm = wd(DType::F32, 1, 512);
+  specs.push_back(mixed);
+  KernelSpec resid = linear({wd(DType::Q4_K, 33, 256, WeightLayout::CpuR16)});
+  resid.epilogue = Epilogue::Residual;
+  specs.push_back(resid);
+  KernelSpec qkv = linear({wd(DType::Q5_0, 32, 96, WeightLayout::CpuR16), wd(DType::Q8_0, 17, 96, WeightLayout::CpuR16)});
+  for (const WeightDesc& w : qkv.weights) qkv.biases.push_back(wd(DType::F32, 1, w.rows));
+  specs.push_back(qkv);
+  for (KernelSpec& s : specs) s.int8_activations = true;
+  check_specs(specs, 46, 2e-2, {1, 3, 17, 70});
 }
 
 }  // namespace
