@@ -23,6 +23,20 @@ void check_elf(std::span<const uint8_t> bytes, const std::string& origin) {
   if (h.e_ident[EI_CLASS] != ELFCLASS64 || h.e_machine != EM_X86_64)
     throw_bad_input(origin + ": generated CPU code is not for x86-64 (ELF machine " + std::to_string(h.e_machine) + ")");
   if (h.e_type != ET_DYN) throw_bad_input(origin + ": generated CPU code is not a shared object");
+  // Every table and loaded segment must lie inside the bytes: the loader maps the file, and a
+  // segment past its end would fault on first use instead of failing here.
+  const uint64_t size = bytes.size();
+  auto inside = [&](uint64_t off, uint64_t len) { return off <= size && len <= size - off; };
+  if (h.e_phentsize != sizeof(Elf64_Phdr) || !inside(h.e_phoff, uint64_t(h.e_phnum) * sizeof(Elf64_Phdr)))
+    throw_bad_input(origin + ": generated CPU code is truncated (program headers past the end)");
+  if (h.e_shoff != 0 && !inside(h.e_shoff, uint64_t(h.e_shnum) * h.e_shentsize))
+    throw_bad_input(origin + ": generated CPU code is truncated (section headers past the end)");
+  for (int i = 0; i < h.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    std::memcpy(&ph, bytes.data() + h.e_phoff + uint64_t(i) * sizeof ph, sizeof ph);
+    if (ph.p_type == PT_LOAD && !inside(ph.p_offset, ph.p_filesz))
+      throw_bad_input(origin + ": generated CPU code is truncated (segment " + std::to_string(i) + " past the end)");
+  }
 }
 
 bool write_all(int fd, std::span<const uint8_t> bytes) {

@@ -136,6 +136,7 @@ json kernel_spec_json(const KernelSpec& s) {
           {"norm", weight_desc_json(s.norm)},
           {"epilogue", name_of(kEpilogues, s.epilogue)},
           {"eps", s.eps},
+          {"int8_activations", s.int8_activations},
           {"heads", s.heads},
           {"kv_heads", s.kv_heads},
           {"head_dim", s.head_dim},
@@ -156,6 +157,7 @@ KernelSpec parse_kernel_spec(const JsonReader& in) {
   s.norm = parse_weight_desc(in["norm"]);
   s.epilogue = parse_enum(kEpilogues, in["epilogue"], "epilogue");
   s.eps = in["eps"].number();
+  if (auto i8 = in.find("int8_activations")) s.int8_activations = i8->boolean();
   s.heads = in["heads"].integer_in(0, INT32_MAX);
   s.kv_heads = in["kv_heads"].integer_in(0, INT32_MAX);
   s.head_dim = in["head_dim"].integer_in(0, INT32_MAX);
