@@ -8,6 +8,8 @@ namespace aprc {
 WeightLayout preferred_layout(Backend backend, DType dtype) {
   switch (backend) {
     case Backend::Cpu:
+      // The CPU Linear kernels read 16 rows per vector (codegen/cpu); other encodings stay row_major.
+      return layout_supports(WeightLayout::CpuR16, dtype) ? WeightLayout::CpuR16 : WeightLayout::RowMajor;
     case Backend::Cuda:
       return WeightLayout::RowMajor;
   }
