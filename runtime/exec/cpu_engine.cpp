@@ -3,6 +3,7 @@
 #include <fstream>
 #include <vector>
 
+#include "aprc/cpu_target.h"
 #include "aprc/error.h"
 #include "aprc/thread_pool.h"
 #include "exec/host_buffer.h"
@@ -153,6 +154,14 @@ const PlanTarget& checked_cpu_target(const Plan& plan) {
 #endif
   if (arch != host)
     throw_bad_input(plan.path() + ": the plan's CPU code is for " + target->triple + "; this machine is " + host);
+  const std::vector<std::string> missing = missing_cpu_features(CpuTarget{target->triple, target->cpu_name, target->features});
+  if (!missing.empty()) {
+    std::string list;
+    for (const std::string& f : missing) list += (list.empty() ? "" : ", ") + f;
+    throw_bad_input(plan.path() + ": the plan's CPU code needs " + list + ", which this CPU lacks (it was compiled for " +
+                    (target->cpu_name.empty() ? std::string("another CPU") : target->cpu_name) +
+                    "; compile the plan on this machine)");
+  }
   return *target;
 }
 

@@ -57,6 +57,36 @@ inline TokenizerData small_tokenizer() {
   return t;
 }
 
+// GPT-2's byte-level alphabet: printable bytes stand for themselves, the others for U+0100 onward.
+inline std::string byte_token(int b) {
+  int cp = b;
+  if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) {
+    int n = 0;
+    for (int x = 0; x < b; ++x)
+      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
+    cp = 256 + n;
+  }
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+// Ids 0..255 are the bytes; 256 is <|im_end|>.
+inline TokenizerData byte_tokenizer() {
+  TokenizerData t;
+  for (int b = 0; b < 256; ++b) t.tokens.push_back(byte_token(b));
+  t.tokens.push_back("<|im_end|>");
+  t.token_types.assign(256, TokenType::Normal);
+  t.token_types.push_back(TokenType::Control);
+  t.eos_id = 256;
+  return t;
+}
+
 inline ModelConfig small_config() {
   ModelConfig c;
   c.hidden_size = 64;

@@ -1,9 +1,8 @@
 // aprc tokenize MODEL TEXT and aprc detokenize MODEL IDS: the model's own tokenizer from the
-// command line. MODEL is anything load_model reads (GGUF, APR, a Hugging Face folder) or a
-// tokenizer.json.
+// command line. MODEL is whatever the tool's load_command_tokenizer reads: in aprc, anything
+// load_model reads (GGUF, APR, a Hugging Face folder), a tokenizer.json or a plan; in aprc-rt, a plan.
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -11,25 +10,12 @@
 
 #include "../cli/args.h"
 #include "aprc/error.h"
-#include "aprc/model.h"
 #include "aprc/tokenizer.h"
-#include "aprc/tokenizer_json.h"
 #include "commands.h"
+#include "tokenizer_source.h"
 
 namespace aprc {
 namespace {
-
-// A tokenizer.json, a Hugging Face folder's tokenizer.json, or the tokenizer of any model file.
-Tokenizer load_tokenizer(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  std::string json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0 ? path : "";
-  if (json.empty() && fs::is_directory(path, ec) && fs::exists(fs::path(path) / "tokenizer.json", ec))
-    json = (fs::path(path) / "tokenizer.json").string();
-  TokenizerData data = !json.empty() ? load_tokenizer_json(json) : load_model(path).tokenizer;
-  if (data.empty()) throw_bad_input(path + ": the model carries no tokenizer");
-  return Tokenizer(data, path);
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -51,7 +37,7 @@ int cmd_tokenize(int argc, char** argv) {
   }
   const bool from_file = args.value("file").has_value();
   args.expect_positionals(from_file ? 1 : 2, from_file ? 1 : 2);
-  Tokenizer tok = load_tokenizer(args.positional(0, "MODEL"));
+  Tokenizer tok = load_command_tokenizer(args.positional(0, "MODEL"));
   const std::string text = from_file ? read_file(*args.value("file")) : args.positional(1, "TEXT");
 
   auto start = std::chrono::steady_clock::now();
@@ -86,7 +72,7 @@ int cmd_detokenize(int argc, char** argv) {
   args.expect_positionals(2, 2);
   const std::string& path = args.positional(0, "MODEL");
   std::vector<int64_t> wide = cli::parse_id_list(args.positional(1, "IDS"), "aprc detokenize");
-  Tokenizer tok = load_tokenizer(path);
+  Tokenizer tok = load_command_tokenizer(path);
   std::vector<int32_t> ids;
   for (int64_t id : wide) {
     if (id >= tok.size())

@@ -1,7 +1,14 @@
 // aprc: the compiler's command line. Each subcommand lives in its own file under tools/aprc/ or,
 // for the commands that also run on plans without the compiler, under tools/cli/.
 #include "../cli/command.h"
+#include "../cli/plan_commands.h"
 #include "commands.h"
+
+#ifdef APRC_WITH_COMPILER  // the model-file commands need MLIR (APRC_BUILD_COMPILER)
+constexpr aprc::cli::CommandFn kRunModel = aprc::cmd_run, kLogitsModel = aprc::cmd_logits;
+#else
+constexpr aprc::cli::CommandFn kRunModel = nullptr, kLogitsModel = nullptr;
+#endif
 
 int main(int argc, char** argv) {
   static const aprc::cli::Command kCommands[] = {
@@ -10,11 +17,17 @@ int main(int argc, char** argv) {
       {"detokenize", "print the text of token ids", aprc::cmd_detokenize},
       {"inspect", "show a model file's config, tokenizer and tensors", aprc::cmd_inspect},
       {"import", "convert a GGUF file or Hugging Face folder to APR v2", aprc::cmd_import},
-#ifdef APRC_WITH_COMPILER  // the commands that need MLIR (APRC_BUILD_COMPILER)
+#ifdef APRC_WITH_COMPILER
       {"compile", "compile a model (--emit ir: print its aprc module)", aprc::cmd_compile},
-      {"logits", "write the logits of every prompt position", aprc::cmd_logits},
-      {"run", "generate text from a prompt", aprc::cmd_run},
 #endif
+      // run and logits take a plan (the compiled code) or a model file (the reference interpreter).
+      {"run", "generate text from a prompt",
+       [](int argc, char** argv) { return aprc::cli::dispatch_on_plan(argc, argv, aprc::cli::cmd_run_plan, kRunModel); }},
+      {"logits", "write the logits of every prompt position",
+       [](int argc, char** argv) {
+         return aprc::cli::dispatch_on_plan(argc, argv, aprc::cli::cmd_logits_plan, kLogitsModel);
+       }},
+      {"bench", "prefill and decode speed of a plan against the measured memory bandwidth", aprc::cli::cmd_bench},
   };
   return aprc::cli::run_main("aprc", argc, argv, kCommands);
 }
