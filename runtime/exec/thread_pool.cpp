@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include <sched.h>
 
@@ -45,7 +46,21 @@ int available_cores() {
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = available_cores();
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kWorkerStackBytes);
+  for (int i = 1; i < threads; ++i) {
+    pthread_t t;
+    const int err = pthread_create(
+        &t, &attr, [](void* pool) -> void* {
+          static_cast<ThreadPool*>(pool)->worker_loop();
+          return nullptr;
+        },
+        this);
+    if (err != 0) break;  // fewer threads than asked: the pool still works, more slowly
+    workers_.push_back(t);
+  }
+  pthread_attr_destroy(&attr);
 }
 
 ThreadPool::~ThreadPool() {
@@ -55,7 +70,7 @@ ThreadPool::~ThreadPool() {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();
   }
-  for (auto& w : workers_) w.join();
+  for (pthread_t w : workers_) pthread_join(w, nullptr);
 }
 
 void ThreadPool::take_chunks() {

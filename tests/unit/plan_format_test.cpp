@@ -35,6 +35,7 @@ Step sample_step(const std::string& kernel) {
   st.spec.norm = WeightDesc{DType::F32, WeightLayout::RowMajor, ScaleGranularity::PerChannel, 1, 64};
   st.spec.epilogue = Epilogue::Residual;
   st.spec.eps = 1e-5;
+  st.spec.int8_activations = true;
   st.spec.heads = 3;
   st.spec.kv_heads = 1;
   st.spec.head_dim = 16;

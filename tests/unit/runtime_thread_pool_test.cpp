@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -44,6 +47,31 @@ TEST(ThreadPool, UsesSeveralThreadsForLargeRanges) {
       ids.insert(std::this_thread::get_id());
     });
   EXPECT_GE(ids.size(), 2u);
+}
+
+// Generated kernels keep scratch on the stack (up to about 0.5 MiB): workers get 8 MiB whatever
+// the process's default.
+TEST(ThreadPool, WorkersHaveLargeStacks) {
+  ThreadPool pool(3);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::mutex m;
+  size_t smallest = SIZE_MAX;
+  int seen = 0;
+  for (int rep = 0; rep < 20 && seen == 0; ++rep)
+    pool.parallel_for(48, 1, [&](int64_t, int64_t) {
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+      if (std::this_thread::get_id() == caller) return;
+      pthread_attr_t attr;
+      size_t bytes = 0;
+      pthread_getattr_np(pthread_self(), &attr);
+      pthread_attr_getstacksize(&attr, &bytes);
+      pthread_attr_destroy(&attr);
+      std::lock_guard<std::mutex> lock(m);
+      smallest = std::min(smallest, bytes);
+      ++seen;
+    });
+  ASSERT_GT(seen, 0) << "no worker ran a chunk";
+  EXPECT_GE(smallest, ThreadPool::kWorkerStackBytes);
 }
 
 TEST(ThreadPool, ManyShortLoopsInARowAllComplete) {

@@ -3,7 +3,8 @@
 // the bandwidth measurement. The calling thread takes chunks too, so a pool of N uses N threads.
 //
 // A decode step is a few hundred kernel calls of tens of microseconds each, so waking the workers
-// must cost little: they spin briefly after a loop before they sleep.
+// must cost little: they spin briefly after a loop before they sleep. Workers have 8 MiB stacks
+// whatever the process's limit: generated kernels keep their scratch on the stack.
 #pragma once
 
 #include <atomic>
@@ -11,7 +12,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
-#include <thread>
+#include <pthread.h>
 #include <type_traits>
 #include <vector>
 
@@ -28,6 +29,7 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
+  static constexpr size_t kWorkerStackBytes = size_t{8} << 20;
 
   // Calls fn(begin, end) for chunks covering [0, n): every chunk but the last is a multiple of
   // `grain` long; chunks are taken by whichever thread is free. Returns when all are done. If a
@@ -45,7 +47,7 @@ class ThreadPool {
   void take_chunks();
   void worker_loop();
 
-  std::vector<std::thread> workers_;
+  std::vector<pthread_t> workers_;
   // The current loop.
   ChunkFn fn_ = nullptr;
   void* ctx_ = nullptr;
