@@ -43,6 +43,7 @@ std::vector<uint8_t> compile_cpu_kernels(const std::vector<KernelSpec>& specs, c
   cpu::KB kb(&ctx, loc);
   auto has = [&](const char* f) { return std::find(target.features.begin(), target.features.end(), f) != target.features.end(); };
   kb.has_vnni = has("avx512vnni") && has("avx512bw") && has("avx512f");
+  kb.has_bf16 = has("avx512bf16") && has("avx512vbmi") && has("avx512bw") && has("avx512f");
   for (size_t i = 0; i < unique.size(); ++i) {
     const KernelSpec& s = *unique[i];
     kb.b.setInsertionPointToEnd(module->getBody());

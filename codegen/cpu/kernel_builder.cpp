@@ -61,6 +61,13 @@ Value KB::shrs(Value a, Value c) { return b.create<arith::ShRSIOp>(a, c); }
 Value KB::cmp(arith::CmpIPredicate p, Value a, Value c) { return b.create<arith::CmpIOp>(p, a, c); }
 Value KB::cmpf(arith::CmpFPredicate p, Value a, Value c) { return b.create<arith::CmpFOp>(p, a, c); }
 Value KB::select(Value cond, Value a, Value c) { return b.create<arith::SelectOp>(cond, a, c); }
+Value KB::dot_bf16(Value acc, Value a, Value c) {
+  auto v32 = vec(32, bf16);
+  return b.create<LLVM::CallIntrinsicOp>(Type(vec(16, f32)), llvm::StringRef("llvm.x86.avx512bf16.dpbf16ps.512"),
+                                         ValueRange{acc, vbitcast(a, v32), vbitcast(c, v32)})
+      .getResult(0);
+}
+
 Value KB::sqrt(Value a) { return b.create<math::SqrtOp>(a); }
 Value KB::round_even(Value a) { return b.create<math::RoundEvenOp>(a); }
 
@@ -106,6 +113,10 @@ Value KB::insert(Value s, Value v, int64_t lane) { return b.create<vector::Inser
 Value KB::insert(Value s, Value v, Value lane) { return b.create<vector::InsertElementOp>(s, v, lane); }
 Value KB::shuffle(Value a, Value c, llvm::ArrayRef<int64_t> mask) { return b.create<vector::ShuffleOp>(a, c, mask); }
 
+Value KB::slice(Value v, int64_t offset, int64_t size) {
+  return b.create<vector::ExtractStridedSliceOp>(v, ArrayRef<int64_t>{offset}, ArrayRef<int64_t>{size}, ArrayRef<int64_t>{1});
+}
+
 Value KB::lane_mask(Value lo, Value hi, int64_t n) {
   Value lanes = iota(n, i32);
   Value l = splat(from_index(lo, i32), n), h = splat(from_index(hi, i32), n);
@@ -132,6 +143,10 @@ Value KB::load_bytes_as(Value bytes, Value byte_off, Type elem, int64_t n) {
   const int64_t nbytes = n * elem.getIntOrFloatBitWidth() / 8;
   Value raw = vload(bytes, byte_off, nbytes);
   return vbitcast(raw, vec(n, elem));
+}
+
+void KB::prefetch(Value mem, Value i) {
+  b.create<memref::PrefetchOp>(mem, ValueRange{i}, /*isWrite=*/false, /*localityHint=*/3, /*isDataCache=*/true);
 }
 
 Value KB::stack(Type elem, Value count) {

@@ -32,6 +32,7 @@ class KB {
   KB(mlir::MLIRContext* ctx, mlir::Location loc);
   mlir::ImplicitLocOpBuilder b;
   bool has_vnni = false;  // the target has AVX-512 VNNI (dot_u8s8 may be used)
+  bool has_bf16 = false;  // the target has AVX512-BF16 and VBMI (dot_bf16 may be used)
 
   // Types.
   Type f32, f64, f16, bf16, i1, i8, i16, i32, i64, idx;
@@ -73,6 +74,9 @@ class KB {
   // acc (vector<16xi32>) + per lane: sum of the 4 products u8(a) * s8(b) of its bytes
   // (AVX-512 VNNI vpdpbusd). a and b are vector<64xi8>.
   Value dot_u8s8(Value acc, Value a, Value b);
+  // acc (vector<16xf32>) + per lane: a.bf16[2l] * b.bf16[2l] + a.bf16[2l+1] * b.bf16[2l+1]
+  // (AVX512-BF16 vdpbf16ps). a and b are vector<16xi32> holding bf16 pairs.
+  Value dot_bf16(Value acc, Value a, Value b);
 
   // Casts; each keeps the vector shape of its operand.
   Value zext(Value a, Type elem);
@@ -95,6 +99,7 @@ class KB {
   Value insert(Value scalar, Value v, int64_t lane);
   Value insert(Value scalar, Value v, Value lane);
   Value shuffle(Value a, Value c, llvm::ArrayRef<int64_t> mask);
+  Value slice(Value v, int64_t offset, int64_t size);  // elements [offset, offset + size)
   Value lane_mask(Value lo, Value hi, int64_t n);  // lanes l with lo <= l < hi (index operands)
 
   // Memory. Views are 1-D memrefs; indices are in elements of the view.
@@ -106,6 +111,7 @@ class KB {
   void vstore_masked(Value v, Value mem, Value i, Value mask);
   // `n` elements of `elem` read from byte offset `byte_off` of an i8 view (any alignment).
   Value load_bytes_as(Value bytes, Value byte_off, Type elem, int64_t n);
+  void prefetch(Value mem, Value i);        // a hint to bring mem[i]'s cache line closer
   Value stack(Type elem, Value count);   // stack scratch, freed when the kernel returns
   Value stack(Type elem, int64_t count);
 

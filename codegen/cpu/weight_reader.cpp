@@ -66,6 +66,18 @@ Value WeightReader::tile_offset(Value group, Value unit) {
   return k.mul(k.add(k.mul(group, k.ci(full_units())), unit), k.ci(tile));
 }
 
+void WeightReader::prefetch_part(Value tile_off, int part, int parts) {
+  if (!prefetch_distance_) return;
+  const int64_t lines = (16 * unit_bytes_ + 63) / 64;
+  for (int64_t line = lines * part / parts; line < lines * (part + 1) / parts; ++line)
+    kb_.prefetch(bytes_, kb_.add(tile_off, kb_.ci(prefetch_distance_ + 64 * line)));
+}
+
+void WeightReader::prefetch_bytes(Value group, int64_t bytes) {
+  Value off = tile_offset(group, kb_.ci(0));
+  for (int64_t line = 0; line < bytes; line += 64) kb_.prefetch(bytes_, kb_.add(off, kb_.ci(line)));
+}
+
 Value WeightReader::f16s(Value byte_off, int64_t n) {
   return kb_.extf(kb_.load_bytes_as(bytes_, byte_off, kb_.f16, n), kb_.f32);
 }
@@ -331,6 +343,19 @@ void WeightReader::group_unit(Value group, Value unit, const GroupEmit& emit) {
   throw_internal(std::string("cpu codegen: no cpu_r16 reader for ") + dtype_name(d_.dtype));
 }
 
+// The 5-bit codes (0..31) of columns j..j+3 (lo) and j+16..j+19 (hi) of a q5_0 cpu_r16 tile at
+// `off`, as 64 bytes each ([column][row]): 64 bytes of nibbles and two 64-bit lane masks.
+std::pair<Value, Value> WeightReader::q5_0_codes4(Value off, int j) {
+  auto& k = kb_;
+  auto c8 = [&](int64_t v) { return k.vconst_i(v, 64, k.i8); };
+  auto at = [&](int64_t o) { return k.add(off, k.ci(o)); };
+  Value qs = k.vload(bytes_, at(kQ5Qs + 16 * j), 64);
+  Value mlo = k.vbitcast(k.vload(bytes_, at(kQ5Qh + 2 * j), 8), k.vec(64, k.i1));
+  Value mhi = k.vbitcast(k.vload(bytes_, at(kQ5Qh + 2 * (j + 16)), 8), k.vec(64, k.i1));
+  Value lo = k.band(qs, c8(15)), hi = k.shru(qs, c8(4));
+  return {k.select(mlo, k.bor(lo, c8(16)), lo), k.select(mhi, k.bor(hi, c8(16)), hi)};
+}
+
 void WeightReader::group_unit_int8(Value group, Value unit, Value grp0, Value ops, Value scales, Value inits,
                                    Value mins) {
   auto& k = kb_;
@@ -356,7 +381,6 @@ void WeightReader::group_unit_int8(Value group, Value unit, Value grp0, Value op
     k.vstore(scale, scales, at16);
     if (min) k.vstore(min, mins, at16);
   };
-  auto mask64 = [&](int64_t o) { return k.vbitcast(k.vload(bytes_, at(o), 8), k.vec(64, k.i1)); };
   switch (d_.dtype) {
     case DType::Q8_0: {
       Value sum;
@@ -366,13 +390,11 @@ void WeightReader::group_unit_int8(Value group, Value unit, Value grp0, Value op
     }
     case DType::Q5_0: {
       Value sum;
-      for (int s = 0; s < 8; ++s) {
-        // steps 0-3: columns 4s.. (low nibbles); steps 4-7: columns 16 + 4(s-4).. (high nibbles)
-        const int j = 4 * (s % 4);
-        Value qs = k.vload(bytes_, at(kQ5Qs + 16 * j), 64);
-        Value nib = s < 4 ? k.band(qs, c8(15)) : k.band(k.shru(qs, c8(4)), c8(15));
-        Value m = mask64(kQ5Qh + 2 * (j + (s < 4 ? 0 : 16)));
-        put(0, s, k.sub(k.select(m, k.bor(nib, c8(16)), nib), c8(16)), sum);
+      for (int j = 0; j < 16; j += 4) {
+        // steps 0-3: columns j.. (low nibbles); steps 4-7: columns 16 + j.. (high nibbles)
+        auto [lo, hi] = q5_0_codes4(off, j);
+        put(0, j / 4, k.sub(lo, c8(16)), sum);
+        put(0, 4 + j / 4, k.sub(hi, c8(16)), sum);
       }
       finish(0, sum, f16s(off, 16), Value());
       return;
@@ -421,10 +443,124 @@ void WeightReader::group_unit_int8(Value group, Value unit, Value grp0, Value op
   throw_internal(std::string("cpu codegen: no int8 cpu_r16 reader for ") + dtype_name(d_.dtype));
 }
 
+Value WeightReader::group_unit_dot_bf16(Value group, Value unit, Value xhi, Value xlo, Value k0, Value xsum, Value acc) {
+  auto& k = kb_;
+  auto c8 = [&](int64_t v) { return k.vconst_i(v, 64, k.i8); };
+  Value off = tile_offset(group, unit);
+  auto at = [&](int64_t o) { return k.add(off, k.ci(o)); };
+  Value zero = k.vconst_f(0, 16);
+  Value k0h = k.b.create<mlir::arith::DivUIOp>(k0, k.ci(2));
+  Value k0s = k.b.create<mlir::arith::DivUIOp>(k0, k.ci(16));
+  // x hi / lo halves of columns (col, col + 1) of the unit, in every lane
+  auto xpair = [&](Value half, int64_t col) { return k.splat(k.load(half, k.add(k0h, k.ci(col / 2))), 16); };
+  auto xs = [&](int64_t col) { return k.load(xsum, k.add(k0s, k.ci(col / 16))); };
+  // bf16 pairs (128 + code of column ca, of column cb) for the 16 rows, from 64 code bytes that hold
+  // 4 columns of 16 rows ([column][row]): one byte permute that also inserts 0x43, the high byte
+  // of the bf16 values 128..255
+  Value c43 = c8(0x43);
+  auto pair = [&](Value codes, int ca, int cb) {
+    llvm::SmallVector<int64_t> mask;
+    for (int r = 0; r < 16; ++r) {
+      mask.push_back(16 * ca + r);
+      mask.push_back(64);
+      mask.push_back(16 * cb + r);
+      mask.push_back(64);
+    }
+    return k.vbitcast(k.shuffle(codes, c43, mask), k.vec(16, k.i32));
+  };
+  // 4 chains per call site: the two column pairs of 4 columns, times x's hi and lo halves
+  auto dot4 = [&](Value* chains, Value codes, int64_t col) {
+    for (int p = 0; p < 2; ++p) {
+      Value w = pair(codes, 2 * p, 2 * p + 1);
+      chains[2 * p] = k.dot_bf16(chains[2 * p], w, xpair(xhi, col + 2 * p));
+      chains[2 * p + 1] = k.dot_bf16(chains[2 * p + 1], w, xpair(xlo, col + 2 * p));
+    }
+  };
+  auto sum = [&](Value* chains, int n) {
+    for (int w = n / 2; w >= 1; w /= 2)
+      for (int i = 0; i < w; ++i) chains[i] = k.add(chains[i], chains[i + w]);
+    return chains[0];
+  };
+  switch (d_.dtype) {
+    case DType::Q5_0: {
+      Value d = f16s(off, 16);
+      Value ch[8] = {zero, zero, zero, zero, zero, zero, zero, zero};
+      for (int j = 0; j < 16; j += 4) {
+        prefetch_part(off, j / 4, 4);
+        auto [lo, hi] = q5_0_codes4(off, j);
+        dot4(ch, lo, j);
+        dot4(ch + 4, hi, j + 16);
+      }
+      // sum d (q - 16) x = d (S - 144 X), S the sum with the codes at 128 + q
+      Value S = sum(ch, 8);
+      Value X = k.add(xs(0), xs(16));
+      return k.fma(k.add(S, k.splat(k.mul(k.cf(-144.0), X), 16)), d, acc);
+    }
+    case DType::Q4_K: {
+      Value d = f16s(off, 16), dmin = f16s(at(kQ4Dmin), 16);
+      Value sc[12];
+      for (int i = 0; i < 12; ++i) sc[i] = bytes_i32(at(kQ4Sc + 16 * i), 16, false);
+      Value tot = zero, offs = zero, mins = zero;
+      for (int c = 0; c < 4; ++c) {
+        Value ch[16];
+        for (auto& v : ch) v = zero;
+        for (int st = 0; st < 8; ++st) {
+          prefetch_part(off, 8 * c + st, 32);
+          Value qs = k.vload(bytes_, at(kQ4Qs + 16 * (32 * c + 4 * st)), 64);
+          Value* even_odd = ch + 4 * (st % 2);
+          dot4(even_odd, k.band(qs, c8(15)), 64 * c + 4 * st);
+          dot4(even_odd + 8, k.shru(qs, c8(4)), 64 * c + 32 + 4 * st);
+        }
+        Value S[2] = {sum(ch, 8), sum(ch + 8, 8)};
+        for (int half = 0; half < 2; ++half) {
+          const int j = 2 * c + half;
+          auto [scale, min] = k_scale_min(k, sc, j);
+          Value scf = k.sitofp(scale, k.f32);
+          Value X = k.splat(k.add(xs(32 * j), xs(32 * j + 16)), 16);
+          tot = k.fma(S[half], scf, tot);
+          offs = k.fma(X, scf, offs);
+          mins = k.fma(X, k.sitofp(min, k.f32), mins);
+        }
+      }
+      // sum (d sc q - dmin m) x = d (sum sc S - 128 sum sc X) - dmin sum m X
+      return k.sub(k.fma(k.fma(offs, k.vconst_f(-128.0, 16), tot), d, acc), k.mul(mins, dmin));
+    }
+    case DType::Q6_K: {
+      Value d = f16s(at(kQ6D), 16);
+      Value tot = zero, offs = zero;
+      for (int h = 0; h < 2; ++h)
+        for (int lh = 0; lh < 2; ++lh) {
+          Value ch[16];
+          for (auto& v : ch) v = zero;
+          for (int st = 0; st < 4; ++st) {
+            prefetch_part(off, 8 * h + 4 * lh + st, 16);
+            const int l = 16 * lh + 4 * st;
+            std::array<Value, 4> q = q6_codes(k, k.vload(bytes_, at(16 * (64 * h + l)), 64),
+                                              k.vload(bytes_, at(16 * (64 * h + 32 + l)), 64),
+                                              k.vload(bytes_, at(kQ6Qh + 16 * (32 * h + l)), 64));
+            for (int qi = 0; qi < 4; ++qi) dot4(ch + 4 * qi, q[qi], 128 * h + 32 * qi + l);
+          }
+          for (int qi = 0; qi < 4; ++qi) {
+            const int i = 8 * h + lh + 2 * qi;  // the scale of columns 128h + 32qi + 16lh ..+16
+            Value scf = k.sitofp(bytes_i32(at(kQ6Sc + 16 * i), 16, true), k.f32);
+            tot = k.fma(sum(ch + 4 * qi, 4), scf, tot);
+            offs = k.fma(k.splat(xs(128 * h + 32 * qi + 16 * lh), 16), scf, offs);
+          }
+        }
+      // sum d sc (q - 32) x = d (sum sc S - 160 sum sc X)
+      return k.fma(k.fma(offs, k.vconst_f(-160.0, 16), tot), d, acc);
+    }
+    default:
+      break;
+  }
+  throw_internal(std::string("cpu codegen: no bf16 cpu_r16 matrix-vector reader for ") + dtype_name(d_.dtype));
+}
+
 Value WeightReader::group_unit_dot(Value group, Value unit, Value x, Value k0, Value xsum, Value acc) {
   auto& k = kb_;
   auto ci32 = [&](int64_t v) { return k.vconst_i(v, 16, k.i32); };
   Value off = tile_offset(group, unit);
+  prefetch_part(off, 0, 1);
   auto at = [&](int64_t o) { return k.add(off, k.ci(o)); };
   auto xb = [&](Value col) { return k.splat(k.load(x, col), 16); };           // x[col] in every lane
   auto xs = [&](int64_t col) { return k.load(xsum, k.add(k.b.create<mlir::arith::DivUIOp>(k0, k.ci(16)), k.ci(col / 16))); };
@@ -445,21 +581,26 @@ Value WeightReader::group_unit_dot(Value group, Value unit, Value x, Value k0, V
       return k.fma(k.add(r[0], r[1]), d, acc);
     }
     case DType::Q5_0: {
+      // Four columns at a time on bytes: 64 bytes of nibbles and two 64-bit lane masks (their 5th
+      // bits) give the 5-bit codes of columns j..j+3 and j+16..j+19; then each 16-byte slice is
+      // widened, converted and multiplied.
       Value d = f16s(off, 16);
-      Values r = k.for_(k.ci(0), k.ci(16), k.ci(1), {zero, zero}, [&](Value j, mlir::ValueRange a) -> Values {
-        Value qs = k.zext(k.vload(bytes_, k.add(at(kQ5Qs), k.mul(j, k.ci(16))), 16), k.i32);
-        Value lo = k.band(qs, ci32(15)), hi = k.shru(qs, ci32(4));
-        Value mlo = k.vbitcast(k.vload(bytes_, k.add(at(kQ5Qh), k.mul(j, k.ci(2))), 2), k.vec(16, k.i1));
-        Value mhi = k.vbitcast(k.vload(bytes_, k.add(at(kQ5Qh + 32), k.mul(j, k.ci(2))), 2), k.vec(16, k.i1));
-        lo = k.select(mlo, k.bor(lo, ci32(16)), lo);
-        hi = k.select(mhi, k.bor(hi, ci32(16)), hi);
-        Value col = k.add(k0, j);
-        return {k.fma(k.sitofp(lo, k.f32), xb(col), a[0]),
-                k.fma(k.sitofp(hi, k.f32), xb(k.add(col, k.ci(16))), a[1])};
-      });
+      Value acc8[8] = {zero, zero, zero, zero, zero, zero, zero, zero};  // 8 chains hide the FMA latency
+      for (int j = 0; j < 16; j += 4) {
+        auto [lo, hi] = q5_0_codes4(off, j);
+        for (int c = 0; c < 4; ++c) {
+          Value col = k.add(k0, k.ci(j + c));
+          Value ql = k.sitofp(k.zext(k.slice(lo, 16 * c, 16), k.i32), k.f32);
+          Value qh = k.sitofp(k.zext(k.slice(hi, 16 * c, 16), k.i32), k.f32);
+          acc8[2 * c] = k.fma(ql, xb(col), acc8[2 * c]);
+          acc8[2 * c + 1] = k.fma(qh, xb(k.add(col, k.ci(16))), acc8[2 * c + 1]);
+        }
+      }
+      for (int w = 4; w >= 1; w /= 2)
+        for (int i = 0; i < w; ++i) acc8[i] = k.add(acc8[i], acc8[i + w]);
       // sum_j d (q_j - 16) x_j = d (sum_j q_j x_j - 16 sum_j x_j)
       Value s = k.splat(k.mul(k.cf(-16.0), k.add(xs(0), xs(16))), 16);
-      return k.fma(k.add(k.add(r[0], r[1]), s), d, acc);
+      return k.fma(k.add(acc8[0], s), d, acc);
     }
     case DType::Q4_K: {
       Value d = f16s(off, 16), dmin = f16s(at(kQ4Dmin), 16);

@@ -42,6 +42,15 @@ class WeightReader {
   // offsets (mins, -32, -16) factor out of the sum.
   Value group_unit_dot(Value group, Value unit, Value x, Value k0, Value xsum, Value acc);
 
+  // cpu_r16 matrix-vector product through bf16 dot products (vdpbf16ps: two products a lane per
+  // instruction and no integer-to-float conversions). A code q becomes the bf16 value 128 + q
+  // (exact: 8 significant bits); x comes split in two bf16 halves x = hi + lo (16 significant
+  // bits, relative error below 2^-16), packed in column pairs: xhi[c / 2], xlo[c / 2] (i32 views);
+  // the 128 offset is taken back with xsum, the 16-column sums of hi + lo. Same contract as
+  // group_unit_dot otherwise; for bf16_dot_supported() formats.
+  static bool bf16_dot_supported(DType dt) { return dt == DType::Q4_K || dt == DType::Q6_K || dt == DType::Q5_0; }
+  Value group_unit_dot_bf16(Value group, Value unit, Value xhi, Value xlo, Value k0, Value xsum, Value acc);
+
   // cpu_r16 with int8 activations (u8 = a + 128, multiplied by s8 weight codes with vpdpbusd).
   // Unit u of group g becomes, for each scale group of int8_group_cols() columns, that many / 4
   // steps, each a 64-byte s8 operand holding 4 consecutive columns of the 16 rows (row-major: byte
@@ -53,6 +62,13 @@ class WeightReader {
   bool int8_has_mins() const { return d_.dtype == DType::Q4_K; }
   void group_unit_int8(Value group, Value unit, Value grp0, Value ops, Value scales, Value inits, Value mins);
 
+  // cpu_r16: the matrix-vector readers hint the bytes `distance` past the tile they read (tiles of
+  // a chunk are contiguous, so this is the stream they read next), spread over their steps so
+  // that the hints never crowd out the loads. 0: no hints.
+  void set_prefetch_distance(int64_t distance) { prefetch_distance_ = distance; }
+  // cpu_r16: prefetch hints for the first `bytes` of group g's tiles.
+  void prefetch_bytes(Value group, int64_t bytes);
+
   // 1-D weights (gamma, biases) of plain formats: elements [i, i + 16) as f32, masked lanes 0.
   Value vector16(Value i, Value mask);
 
@@ -63,12 +79,15 @@ class WeightReader {
   Value bytes_i32(Value byte_off, int64_t n, bool sign);  // n bytes widened to i32
   Value fp8_to_f32(Value bytes16);
   Value fp8_scale(Value row);
+  void prefetch_part(Value tile_off, int part, int parts);  // the part-th of `parts` slices
+  std::pair<Value, Value> q5_0_codes4(Value tile_off, int j);
 
   KB& kb_;
   WeightDesc d_;
   Value bytes_;
   int64_t unit_ = 16;
   int64_t unit_bytes_ = 0;
+  int64_t prefetch_distance_ = 0;
 };
 
 }  // namespace aprc::cpu

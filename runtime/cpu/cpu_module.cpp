@@ -74,15 +74,22 @@ std::unique_ptr<CpuModule> CpuModule::load(std::span<const uint8_t> bytes, const
   check_elf(bytes, origin);
   const int fd = bytes_to_fd(bytes);
   if (fd < 0) throw_bad_input(origin + ": cannot stage the generated CPU code for loading: " + std::strerror(errno));
+  // The descriptor stays open while the module lives: the loader recognizes an already loaded
+  // object by its path, so no two live modules may share a /proc/self/fd/N name.
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
   void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  const char* why = handle ? nullptr : ::dlerror();
-  ::close(fd);  // the loader keeps its own mapping
-  if (!handle) throw_bad_input(origin + ": cannot load the generated CPU code: " + (why ? why : "unknown error"));
-  return std::unique_ptr<CpuModule>(new CpuModule(handle, origin));
+  if (!handle) {
+    const char* why = ::dlerror();
+    ::close(fd);
+    throw_bad_input(origin + ": cannot load the generated CPU code: " + (why ? why : "unknown error"));
+  }
+  return std::unique_ptr<CpuModule>(new CpuModule(handle, fd, origin));
 }
 
-CpuModule::~CpuModule() { ::dlclose(handle_); }
+CpuModule::~CpuModule() {
+  ::dlclose(handle_);
+  ::close(fd_);
+}
 
 CpuKernelFn CpuModule::find(const std::string& name) const {
   return reinterpret_cast<CpuKernelFn>(::dlsym(handle_, name.c_str()));

@@ -31,8 +31,9 @@ class CpuModule {
   CpuKernelFn get(const std::string& name) const;
 
  private:
-  CpuModule(void* handle, std::string origin) : handle_(handle), origin_(std::move(origin)) {}
+  CpuModule(void* handle, int fd, std::string origin) : handle_(handle), fd_(fd), origin_(std::move(origin)) {}
   void* handle_;
+  int fd_;
   std::string origin_;
 };
 

@@ -166,7 +166,12 @@ TEST(CpuModuleLoad, RefusesBytesThatAreNotASharedObject) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::BadInput);
   }
-  // two modules live side by side
+  // two modules live side by side, each with its own kernels
+  KernelSpec m = s;
+  m.kind = KernelKind::Mul;
+  auto other = CpuModule::load(compile_cpu_kernels({m}, host_cpu_target()), "z.plan: section cpu.so");
+  EXPECT_NE(other->find(m.name()), nullptr);
+  EXPECT_EQ(other->find(s.name()), nullptr);
   auto mod2 = CpuModule::load(so, "y.plan: section cpu.so");
   float a[16], b[16], out[16];
   for (int i = 0; i < 16; ++i) a[i] = float(i), b[i] = 0.5f;
