@@ -106,8 +106,8 @@ void check_linear(CpuModule& mod, LinearData& d, int64_t T, bool alias, Rng& rng
 }
 
 void check_specs(const std::vector<KernelSpec>& specs, uint64_t seed, double tol = 2e-5,
-                 std::vector<int64_t> tokens = {1, 3, 17}) {
-  auto mod = compile_for_host(specs);
+                 std::vector<int64_t> tokens = {1, 3, 17}, const CpuTarget* target = nullptr) {
+  auto mod = target ? CpuModule::load(compile_cpu_kernels(specs, *target), "test kernels") : compile_for_host(specs);
   Rng rng(seed);
   for (const KernelSpec& s : specs) {
     LinearData d = make_data(rng, s);
@@ -143,6 +143,24 @@ TEST(CpuKernelsLinear, CpuR16Formats) {
   for (DType dt : {DType::Q8_0, DType::Q5_0}) specs.push_back(linear({wd(dt, 37, 224, WeightLayout::CpuR16)}));
   for (DType dt : {DType::Q4_K, DType::Q6_K}) specs.push_back(linear({wd(dt, 37, 768, WeightLayout::CpuR16)}));
   check_specs(specs, 43);
+}
+
+// The paths of CPUs with less: f32 matrix-vector readers (no AVX512-BF16), f32 prefill in place of
+// int8 (no VNNI), and 256-bit vectors only (AVX2). They must run here too.
+TEST(CpuKernelsLinear, CpuR16FormatsOnSmallerCpus) {
+  std::vector<KernelSpec> specs;
+  for (DType dt : {DType::Q8_0, DType::Q5_0}) specs.push_back(linear({wd(dt, 37, 224, WeightLayout::CpuR16)}));
+  for (DType dt : {DType::Q4_K, DType::Q6_K}) specs.push_back(linear({wd(dt, 37, 768, WeightLayout::CpuR16)}));
+  KernelSpec i8 = linear({wd(DType::Q4_K, 21, 512, WeightLayout::CpuR16)});
+  i8.int8_activations = true;
+  specs.push_back(i8);
+  const CpuTarget no_bf16 = host_without({"avx512bf16", "avx512vnni"});
+  check_specs(specs, 47, 2e-5, {1, 3, 17}, &no_bf16);
+  const CpuTarget avx2 = host_as_avx2();
+  ASSERT_TRUE(std::find(avx2.features.begin(), avx2.features.end(), "avx2") != avx2.features.end());
+  check_specs(specs, 48, 2e-5, {1, 3, 17}, &avx2);
+  KernelSpec plain = linear({wd(DType::BF16, 37, 256), wd(DType::Q4_K, 5, 256)});
+  check_specs({plain}, 49, 2e-5, {1, 3, 17}, &avx2);
 }
 
 TEST(CpuKernelsLinear, FusedQkvWithNormAndBiases) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -22,6 +23,35 @@ namespace aprc::test {
 inline std::unique_ptr<CpuModule> compile_for_host(const std::vector<KernelSpec>& specs) {
   static const CpuTarget host = host_cpu_target();
   return CpuModule::load(compile_cpu_kernels(specs, host), "test kernels");
+}
+
+// This machine's target without the features in `drop` (code that still runs here, but takes the
+// paths of a CPU that lacks them).
+inline CpuTarget host_without(const std::vector<std::string>& drop) {
+  CpuTarget t = host_cpu_target();
+  std::erase_if(t.features, [&](const std::string& f) { return std::find(drop.begin(), drop.end(), f) != drop.end(); });
+  return t;
+}
+
+// An AVX2 machine (x86-64-v3): this machine's target with every AVX-512 feature removed.
+inline CpuTarget host_as_avx2() {
+  CpuTarget t = host_cpu_target();
+  std::erase_if(t.features, [](const std::string& f) { return f.rfind("avx512", 0) == 0 || f == "evex512"; });
+  return t;
+}
+
+inline std::unique_ptr<CpuModule> compile_for(const CpuTarget& target, const std::vector<KernelSpec>& specs) {
+  return CpuModule::load(compile_cpu_kernels(specs, target), "test kernels");
+}
+
+// Runs `body(target)` for this machine and for it posing as an AVX2 machine.
+template <class F>
+void on_each_target(F&& body) {
+  const std::pair<const char*, CpuTarget> targets[] = {{"host", host_cpu_target()}, {"avx2", host_as_avx2()}};
+  for (const auto& [name, target] : targets) {
+    SCOPED_TRACE(name);
+    body(target);
+  }
 }
 
 struct Rng {
