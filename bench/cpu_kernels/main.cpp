@@ -243,7 +243,7 @@ struct Result {
 
 void call_chunks(Pool& pool, CpuKernelFn fn, void* const* args, const int64_t* scalars, int64_t extent, int64_t grain) {
   // split into equal multiples of `grain`, several per worker so that no worker idles at the end
-  const int64_t pieces = pool.size() * 4;
+  const int64_t pieces = getenv("BENCH_PIECES") ? atoi(getenv("BENCH_PIECES")) : pool.size() * 4;
   const int64_t per = std::max<int64_t>(grain, (extent / pieces + grain - 1) / grain * grain);
   std::atomic<int64_t> next{0};
   pool.run([&](int) {
@@ -540,6 +540,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!json) {
+    double decode_step_s = 0;
     // The decode step of the whole model: the Linears of every layer plus the output head, at the
     // speeds measured above (row_major head: a tied head that the embedding shares stays row_major).
     for (int mode = 0; mode < 2; ++mode) {
@@ -558,6 +559,20 @@ int main(int argc, char** argv) {
                   "(CPU time: %.0f%% of %.1f)\n",
                   m->name, mode == 0 ? "cpu_r16" : "row_major", bytes / 1e6, secs * 1e3, bytes / secs / 1e9,
                   100 * bytes / secs / 1e9 / bw.wall, bw.wall, 100 * bytes / cpu / 1e9 / bw.cpu, bw.cpu);
+      if (mode == 0) decode_step_s = secs;
+    }
+    // Prefill per token: every layer's Linears at T tokens (the head runs once per prompt, for
+    // the last position only, so it is left out), f32 and with int8 activations.
+    for (int int8 = 0; int8 < 2; ++int8) {
+      double secs = 0;
+      for (const Result& r : results) {
+        const bool is_int8 = r.name.find("(int8)") != std::string::npos;
+        if (r.name.rfind("lm_head", 0) == 0 || r.name.find("(row_major)") != std::string::npos || is_int8 != bool(int8))
+          continue;
+        secs += double(m->layers) * r.prefill.wall / double(tokens);
+      }
+      std::printf("prefill per token of the %s model's Linears (%s, T=%lld): %.3f ms, %.1fx faster than the decode step\n",
+                  m->name, int8 ? "int8 activations" : "f32", (long long)tokens, secs * 1e3, decode_step_s / secs);
     }
   }
   if (json) {

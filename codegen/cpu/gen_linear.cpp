@@ -158,7 +158,9 @@ void LinearGen::run() {
     tb_ = std::clamp<int64_t>((384 * 1024 / K_) / 4 * 4, 4, 64);
     xq_ = k.stack(k.i8, tb_ * K_);
     xscale_ = k.stack(k.f32, tb_ * K_ / 32);
-    xsum32_ = k.stack(k.f32, tb_ * K_ / 32);
+    bool mins = false;  // the sums of x serve only the q4_k mins
+    for (const auto& w : w_) mins |= w.int8_has_mins();
+    if (mins) xsum32_ = k.stack(k.f32, tb_ * K_ / 32);
     for (int i = 0; i < 2; ++i) {
       ops_[i] = k.stack(k.i8, kPanelCols / 4 * 64);
       gscale_[i] = k.stack(k.f32, kPanelCols);  // up to 16 scale groups x 16 rows
@@ -446,12 +448,17 @@ void LinearGen::quantize_tokens(Value t0, Value n) {
         v[h] = k.vload(x_, k.add(row, c), 16);
         if (gamma_) v[h] = k.mul(v[h], k.vload(gamma_, c, 16));
       }
-      Value amax = k.reduce_max(k.max(k.fabs(v[0]), k.fabs(v[1])));
+      // max |x| through the bit patterns: for non-negative floats the unsigned order is the
+      // float order (and a NaN, larger than any, propagates), with no NaN-aware float reduction
+      Value absmask = k.vconst_i(0x7fffffff, 16, k.i32);
+      Value bits = k.b.create<mlir::arith::MaxUIOp>(k.band(k.bitcast(v[0], k.i32), absmask),
+                                                    k.band(k.bitcast(v[1], k.i32), absmask));
+      Value amax = k.bitcast(k.reduce_umax(bits), k.f32);
       Value pos = k.cmpf(mlir::arith::CmpFPredicate::OGT, amax, k.cf(0));
       Value inv = k.select(pos, k.div(k.cf(127.0), amax), k.cf(0));
       Value at = k.add(k.mul(lt, k.ci(K_ / 32)), blk);
-      k.store(k.div(amax, k.cf(127.0)), xscale_, at);
-      k.store(k.reduce_add(k.add(v[0], v[1])), xsum32_, at);
+      k.store(k.mul(amax, k.cf(1.0 / 127.0)), xscale_, at);
+      if (xsum32_) k.store(k.reduce_add(k.add(v[0], v[1])), xsum32_, at);
       for (int h = 0; h < 2; ++h) {
         Value q = k.fptosi(k.round_even(k.mul(v[h], k.splat(inv, 16))), k.i32);
         Value u = k.trunc(k.add(q, k.vconst_i(128, 16, k.i32)), k.i8);

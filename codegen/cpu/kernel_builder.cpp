@@ -106,7 +106,10 @@ Value KB::from_index(Value a, Type e) { return b.create<arith::IndexCastOp>(e, a
 Value KB::reduce_add(Value v) {
   return b.create<vector::ReductionOp>(vector::CombiningKind::ADD, v, arith::FastMathFlags::reassoc);
 }
-Value KB::reduce_max(Value v) { return b.create<vector::ReductionOp>(vector::CombiningKind::MAXIMUMF, v); }
+Value KB::reduce_max(Value v) {
+  return b.create<vector::ReductionOp>(vector::CombiningKind::MAXNUMF, v, arith::FastMathFlags::nnan);
+}
+Value KB::reduce_umax(Value v) { return b.create<vector::ReductionOp>(vector::CombiningKind::MAXUI, v); }
 Value KB::extract(Value v, int64_t lane) { return b.create<vector::ExtractOp>(v, lane); }
 Value KB::extract(Value v, Value lane) { return b.create<vector::ExtractElementOp>(v, lane); }
 Value KB::insert(Value s, Value v, int64_t lane) { return b.create<vector::InsertOp>(s, v, lane); }
@@ -203,7 +206,9 @@ Value KB::exp(Value x) {
   auto vt = dyn_cast<VectorType>(x.getType());
   auto k = [&](double v) { return vt ? vconst_f(v, vt.getNumElements()) : cf(v); };
   auto ki = [&](int64_t v) { return vt ? vconst_i(v, vt.getNumElements(), i32) : cint(v, i32); };
-  Value xc = max(min(x, k(88.0)), k(-87.0));
+  // clamp with compares that keep a NaN (and compile to single vminps/vmaxps)
+  Value xc = select(cmpf(arith::CmpFPredicate::OGT, x, k(88.0)), k(88.0), x);
+  xc = select(cmpf(arith::CmpFPredicate::OLT, xc, k(-87.0)), k(-87.0), xc);
   // round to nearest: adding and subtracting 1.5 * 2^23 leaves the integer part
   Value kf = sub(fma(xc, k(1.4426950408889634), k(12582912.0)), k(12582912.0));
   Value r = fma(kf, k(-0.693145751953125), xc);          // ln2 high part (exact product)

@@ -93,7 +93,8 @@ class KB {
 
   // Vectors.
   Value reduce_add(Value v);   // reassociating tree sum
-  Value reduce_max(Value v);
+  Value reduce_max(Value v);   // floats without NaN (a NaN lane gives an unspecified result)
+  Value reduce_umax(Value v);  // unsigned integers
   Value extract(Value v, int64_t lane);
   Value extract(Value v, Value lane);
   Value insert(Value scalar, Value v, int64_t lane);
