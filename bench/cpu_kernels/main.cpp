@@ -334,6 +334,16 @@ void micro_matvec(const CpuTarget& target) {
   }
 }
 
+KernelSpec attention_spec(const Shapes& m) {
+  KernelSpec s;
+  s.kind = KernelKind::Attention;
+  s.heads = m.heads;
+  s.kv_heads = m.kv_heads;
+  s.head_dim = m.head_dim;
+  s.scale = 1.0f / std::sqrt(float(m.head_dim));
+  return s;
+}
+
 // Every distinct kernel of a Q4_K_M model of these shapes (llama.cpp gives attn_v and ffn_down
 // Q6_K in some layers and Q4_K in the others, so those Linears come in two variants), compiled
 // as `aprc compile` would: the time that a compile of that model spends on CPU code.
@@ -370,13 +380,7 @@ void compile_model(const Shapes& m, const CpuTarget& target, bool int8) {
   r.heads = m.heads;
   r.kv_heads = 0;
   specs.push_back(r);
-  KernelSpec at;
-  at.kind = KernelKind::Attention;
-  at.heads = m.heads;
-  at.kv_heads = m.kv_heads;
-  at.head_dim = m.head_dim;
-  at.scale = 1.0f / std::sqrt(float(m.head_dim));
-  specs.push_back(at);
+  specs.push_back(attention_spec(m));
   CpuCompileStats st;
   CpuCompileOptions opt;
   opt.stats = &st;
@@ -385,6 +389,34 @@ void compile_model(const Shapes& m, const CpuTarget& target, bool int8) {
   std::printf("compile %s%s: %d kernels in %.2f s wall (generate %.2f, lower %.2f, O3 %.2f, emit %.2f, link %.2f), %.0f KB object\n",
               m.name, int8 ? " (int8 activations)" : "", st.kernels, now() - t0, st.generate_s, st.lower_s, st.optimize_s,
               st.codegen_s, st.link_s, st.object_bytes / 1024.0);
+}
+
+// Attention of one layer: decode (T = 1) at a context of `pos` positions, and prefill of T tokens
+// from position 0; time per call and the share of a layer.
+void bench_attention(Pool& pool, const Shapes& m, const CpuTarget& target, int64_t tokens, bool json) {
+  const KernelSpec s = attention_spec(m);
+  auto mod = CpuModule::load(compile_cpu_kernels({s}, target), "bench");
+  CpuKernelFn fn = mod->get(s.name());
+  const int64_t max_seq = 4096, kw = m.kv_heads * m.head_dim, qw = m.heads * m.head_dim;
+  std::vector<float> ck(max_seq * kw, 0.01f), cv(max_seq * kw, 0.02f), q(tokens * qw, 0.03f), out(tokens * qw);
+  void* args[] = {q.data(), ck.data(), cv.data(), out.data()};
+  auto time = [&](int64_t T, int64_t pos) {
+    const int64_t sc[2] = {T, pos};
+    // chunks of whole kv groups: the heads that share K and V read them together
+    const int64_t grain = getenv("ATT_GRAIN") ? atoi(getenv("ATT_GRAIN")) : m.heads / m.kv_heads;
+    call_chunks(pool, fn, args, sc, m.heads, grain);
+    double best = 1e30;
+    for (int r = 0; r < 3; ++r) best = std::min(best, measure(pool, [&] { call_chunks(pool, fn, args, sc, m.heads, grain); }).first);
+    return best;
+  };
+  const double dec_512 = time(1, 511), dec_2048 = time(1, 2047), pre = time(tokens, 0);
+  // flops: q.k and p.v over the keys each query sees
+  const double pre_flops = 4.0 * double(m.heads) * double(m.head_dim) * double(tokens) * double(tokens + 1) / 2;
+  if (!json)
+    std::printf("\nattention (%s, one layer): decode at 512 positions %.1f us, at 2048 %.1f us (%.1f GB/s of K and V); "
+                "prefill T=%lld %.2f ms (%.1f GFLOP/s, %.1f us a token)\n",
+                m.name, dec_512 * 1e6, dec_2048 * 1e6, 2.0 * 2048 * kw * 4 / dec_2048 / 1e9, (long long)tokens,
+                pre * 1e3, pre_flops / pre / 1e9, pre / double(tokens) * 1e6);
 }
 
 }  // namespace
@@ -575,6 +607,7 @@ int main(int argc, char** argv) {
                   m->name, int8 ? "int8 activations" : "f32", (long long)tokens, secs * 1e3, decode_step_s / secs);
     }
   }
+  if (!quick) bench_attention(pool, *m, target, tokens, json);
   if (json) {
     std::printf("{\"read_bandwidth_gbs\": %.2f, \"read_bandwidth_cpu_gbs\": %.2f, \"memcpy_gbs\": %.2f, \"threads\": %d, \"tokens\": %lld, \"model\": \"%s\", \"linears\": [",
                 bw.wall, bw.cpu, mc, threads, (long long)tokens, m->name);
