@@ -123,6 +123,29 @@ TEST(KernelSpecName, DiffersWheneverTheCodeWouldAndIsAnIdentifier) {
   EXPECT_EQ(e.name(), e2.name());
 }
 
+TEST(CpuStep, NamesKernelsSetsInt8ForPrefillAndGroupsAttentionHeads) {
+  Step lin;
+  lin.spec = base_linear();
+  lin.grain = 16;
+  Step dec = lin;
+  finish_cpu_step(lin, 512, CpuStepOptions{true});
+  finish_cpu_step(dec, 1, CpuStepOptions{true});
+  EXPECT_TRUE(lin.spec.int8_activations);
+  EXPECT_FALSE(dec.spec.int8_activations);
+  EXPECT_EQ(lin.kernel, lin.spec.name());
+  EXPECT_EQ(dec.kernel, dec.spec.name());
+  EXPECT_NE(lin.kernel, dec.kernel);
+  EXPECT_EQ(lin.grain, 16);
+  Step att;
+  att.spec.kind = KernelKind::Attention;
+  att.spec.heads = 14;
+  att.spec.kv_heads = 2;
+  att.spec.head_dim = 64;
+  finish_cpu_step(att, 512, CpuStepOptions{});
+  EXPECT_EQ(att.grain, 7);
+  EXPECT_EQ(att.kernel, att.spec.name());
+}
+
 TEST(CpuTargetCheck, TheHostRunsItsOwnTargetAndNotAnUnknownFeature) {
   const CpuTarget host = host_cpu_target();
   EXPECT_FALSE(host.triple.empty());

@@ -11,6 +11,7 @@
 #include "aprc/cpu_target.h"
 #include "aprc/kernel_spec.h"
 #include "aprc/progress.h"
+#include "aprc/schedule.h"
 
 namespace aprc {
 
@@ -38,5 +39,13 @@ struct CpuCompileOptions {
 // target this LLVM cannot emit code for.
 std::vector<uint8_t> compile_cpu_kernels(const std::vector<KernelSpec>& specs, const CpuTarget& target,
                                          Progress* progress = nullptr, const CpuCompileOptions& options = {});
+
+// What the CPU kernels want of a schedule step (for ScheduleOptions::finish_step of the schedule
+// builder): the kernel name (KernelSpec::name()), the int8 option on Linear steps of functions
+// that take more than one token (decode never uses it), and Attention chunks of whole kv groups.
+struct CpuStepOptions {
+  bool int8_activations = false;  // the compile option (recorded in each Linear's spec)
+};
+void finish_cpu_step(Step& step, int64_t max_tokens, const CpuStepOptions& options);
 
 }  // namespace aprc
