@@ -18,9 +18,7 @@ Session::Session(std::shared_ptr<const Plan> plan, std::unique_ptr<Engine> engin
     throw_bad_input(plan_->path() + ": the " + std::string(engine_->kind()) +
                     " target has none of the functions prefill, prefill_last, decode");
   vocab_ = plan_->manifest().config.vocab_size;
-  int64_t rows = 1;
-  if (prefill_) rows = prefill_->max_tokens;
-  logits_.resize(static_cast<size_t>(rows * vocab_));
+  logits_.resize(static_cast<size_t>(vocab_));  // one row; more only if a prefill of all rows needs it
 }
 
 void Session::check_fits(std::span<const int32_t> ids) const {
@@ -46,6 +44,7 @@ std::span<const float> Session::prefill(std::span<const int32_t> ids) {
   int64_t last_rows = 1;
   while (done < ids.size()) {
     const size_t n = std::min<size_t>(ids.size() - done, static_cast<size_t>(fn->max_tokens));
+    if (all_rows && logits_.size() < n * vocab_) logits_.resize(n * vocab_);
     engine_->run(*fn, ids.subspan(done, n), position_, logits_.data());
     position_ += static_cast<int64_t>(n);
     done += n;

@@ -72,6 +72,19 @@ void expect_bad_input(const std::function<void()>& f, const std::string& what) {
   }
 }
 
+// A plan with only the all-rows prefill: the last row of its chunks stands in for prefill_last,
+// and a one-token prefill for decode.
+TEST(CpuEngine, PrefillAloneStandsInForTheOtherFunctions) {
+  test::TempDir dir;
+  TestPlan p = write_test_plan(dir.file("t.plan"), 4, 32, {"cpu"}, {}, "x86_64-unknown-linux-gnu", true);
+  auto session = open_session(p.path);
+  std::vector<int32_t> sequence = kPrompt;  // 11 tokens: chunks of 4, 4, 3
+  EXPECT_LT(row_error(session->prefill(sequence), reference_logits(p, sequence), sequence.size() - 1), 1e-5);
+  sequence.push_back(42);
+  EXPECT_LT(row_error(session->decode(42), reference_logits(p, sequence), sequence.size() - 1), 1e-5);
+  EXPECT_EQ(session->decode_function().name, "prefill");
+}
+
 TEST(CpuEngine, FullContextIsAClearError) {
   test::TempDir dir;
   TestPlan p = write_test_plan(dir.file("t.plan"), 4, 32);

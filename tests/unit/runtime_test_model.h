@@ -121,7 +121,7 @@ inline std::vector<float> random_floats(size_t n, float scale, std::mt19937& rng
 inline TestPlan write_test_plan(const std::string& path, int64_t max_tokens, int64_t max_context,
                                 const std::vector<std::string>& targets = {"cpu"},
                                 const std::vector<std::string>& cpu_features = {},
-                                const std::string& triple = "x86_64-unknown-linux-gnu") {
+                                const std::string& triple = "x86_64-unknown-linux-gnu", bool only_prefill = false) {
   std::mt19937 rng(42);
   PlanWriter writer(path);
   TestPlan out{path, {}};
@@ -178,9 +178,12 @@ inline TestPlan write_test_plan(const std::string& path, int64_t max_tokens, int
     }
     if (name == "cuda") t.cuda_archs = {};
     ScheduleBuilder b(w, m, max_tokens);
-    t.functions = {b.build("prefill", false), b.build("prefill_last", true)};
-    ScheduleBuilder one(w, m, 1);
-    t.functions.push_back(one.build("decode", true));
+    t.functions = {b.build("prefill", false)};
+    if (!only_prefill) {
+      t.functions.push_back(b.build("prefill_last", true));
+      ScheduleBuilder one(w, m, 1);
+      t.functions.push_back(one.build("decode", true));
+    }
     m.targets.push_back(std::move(t));
   }
   writer.add_section(std::string(plan_section::kCpuObject), test::read_file(APRC_TEST_KERNELS_SO));

@@ -69,7 +69,7 @@ class Session : public LanguageModel {
   const Function* decode_ = nullptr;        // one token
   int64_t vocab_ = 0;
   int64_t position_ = 0;
-  std::vector<float> logits_;  // the functions' output, at most max_tokens rows
+  std::vector<float> logits_;  // the last call's output: one row, or a chunk's rows when only prefill exists
 };
 
 }  // namespace aprc
