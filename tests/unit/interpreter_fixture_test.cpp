@@ -5,15 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "aprc/error.h"
 #include "aprc/interpreter/interpreter.h"
 #include "aprc/interpreter/model_weights.h"
 #include "aprc/ir/builder.h"
+#include "fixture_references.h"
 
 namespace aprc {
 namespace {
@@ -21,37 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 using reference::Activation;
 
-fs::path fixtures() {
-  const char* env = std::getenv("APRC_FIXTURES");
-  return env ? fs::path(env) : fs::path("../shared/fixtures");
-}
-
-struct Reference {
-  int prompt = 0;
-  std::vector<int32_t> ids;
-  std::vector<std::vector<std::pair<int32_t, double>>> top;  // per position: (token, logit)
-  std::vector<int32_t> greedy;
-};
-
-std::vector<Reference> read_references(const fs::path& jsonl, const std::string& engine) {
-  std::vector<Reference> refs;
-  std::ifstream in(jsonl);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    const auto j = nlohmann::json::parse(line);
-    if (j.at("engine") != engine) continue;
-    Reference r;
-    r.prompt = j.at("prompt").get<int>();
-    r.ids = j.at("prompt_ids").get<std::vector<int32_t>>();
-    for (const auto& position : j.at("top")) {
-      r.top.emplace_back();
-      for (const auto& entry : position) r.top.back().emplace_back(entry.at(0).get<int32_t>(), entry.at(1).get<double>());
-    }
-    r.greedy = j.at("greedy_ids").get<std::vector<int32_t>>();
-    refs.push_back(std::move(r));
-  }
-  return refs;
-}
+using testing::fixtures;
+using Reference = testing::FixtureReference;
 
 std::vector<float> read_floats(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -88,7 +58,7 @@ void check_against(const fs::path& model_path, const fs::path& jsonl, const std:
   const ir::Module module = ir::build_module(model);
   const reference::ModelWeights weights(model);
   const int64_t vocab = model.config.vocab_size;
-  const std::vector<Reference> refs = read_references(jsonl, engine);
+  const std::vector<Reference> refs = testing::read_fixture_references(jsonl, engine);
   ASSERT_FALSE(refs.empty()) << "no '" << engine << "' lines in " << jsonl;
 
   for (const Reference& ref : refs) {
