@@ -580,7 +580,7 @@ int main(int argc, char** argv) {
                     "the best of the two)\n", again.wall);
     }
   }
-  if (!json) {
+  if (!json && !quick) {  // (--quick measures two Linears, not a model)
     double decode_step_s = 0;
     // The decode step of the whole model: the Linears of every layer plus the output head, at the
     // speeds measured above (row_major head: a tied head that the embedding shares stays row_major).
