@@ -59,10 +59,17 @@ void registerPassesAndPipelines() {
   });
 }
 
-void run_pipeline(ir::Module& module, std::string_view pipeline) {
+void run_pipeline(ir::Module& module, std::string_view pipeline, const PipelineOptions& options) {
   registerPassesAndPipelines();
   mlir::ModuleOp op = ir::mlir_module(module);
   mlir::PassManager pm(op->getContext(), mlir::ModuleOp::getOperationName(), mlir::OpPassManager::Nesting::Implicit);
+  if (options.print_ir_after_all) {
+    op->getContext()->disableMultithreading();
+    pm.enableIRPrinting([](mlir::Pass*, mlir::Operation*) { return false; },
+                        [](mlir::Pass*, mlir::Operation*) { return true; }, /*printModuleScope=*/false,
+                        /*printAfterOnlyOnChange=*/false);
+  }
+  if (options.timing) pm.enableTiming();
   std::string errors;
   llvm::raw_string_ostream error_stream(errors);
   if (mlir::failed(mlir::parsePassPipeline(llvm::StringRef(pipeline.data(), pipeline.size()), pm, error_stream)))

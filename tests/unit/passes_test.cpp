@@ -194,6 +194,19 @@ INSTANTIATE_TEST_SUITE_P(EveryPipeline, PassesOnSyntheticModels, ::testing::Valu
                            return name;
                          });
 
+TEST(Passes, RunPipelinePrintsTheIrAndTimingsAsMlirOptDoes) {
+  const auto m = make_test_model(TestModelSpec{});
+  ir::Module module = ir::build_module(m->model);
+  ::testing::internal::CaptureStderr();
+  passes::run_pipeline(module, "aprc-lower-cpu", {.print_ir_after_all = true, .timing = true});
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  for (const char* pass : {"FuseGateUpSwiGLU (aprc-fuse-gate-up-swiglu)", "RepackWeights (aprc-repack-weights)",
+                           "PlanMemory (aprc-plan-memory)"})
+    EXPECT_NE(err.find(std::string("// -----// IR Dump After ") + pass + " //----- //"), std::string::npos) << pass;
+  EXPECT_NE(err.find("Execution time report"), std::string::npos);
+  EXPECT_LT(err.find("IR Dump After"), err.find("Execution time report"));
+}
+
 TEST(Passes, RunPipelineRefusesAnUnknownPass) {
   const auto m = make_test_model(TestModelSpec{});
   ir::Module module = ir::build_module(m->model);
