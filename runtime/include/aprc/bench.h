@@ -23,7 +23,8 @@ struct BenchResult {
   uint64_t weight_bytes_per_token = 0;  // weight bytes one decode step reads
   MemoryBandwidth bandwidth;
   double decode_bandwidth_fraction = 0;  // weight_bytes_per_token * decode_tok_s / roofline
-  double peak_rss_mb = 0;                // of the process, up to the end of decoding
+  double peak_rss_mb = 0;                // of the process while prefilling and decoding (Linux: from
+                                         // the end of loading; elsewhere since the process began)
 };
 
 // The weight bytes one call of `fn` with one token reads: every weight its steps bind, once; an
