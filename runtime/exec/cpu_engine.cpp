@@ -1,5 +1,7 @@
 #include "aprc/cpu_engine.h"
 
+#include <chrono>
+#include <cstring>
 #include <fstream>
 #include <vector>
 
@@ -33,6 +35,17 @@ struct BoundFunction {
   const Function* function;
   std::vector<BoundStep> steps;
   HostBuffer arena;
+};
+
+// A step's arguments as the CPU engine bound them: host pointers, read in place.
+struct HostStepBuffers final : StepBuffers {
+  void* const* args;
+  size_t count;
+  HostStepBuffers(void* const* args, size_t count) : args(args), count(count) {}
+  void read(size_t arg, int64_t offset, size_t bytes, void* dst) const override {
+    if (arg >= count) throw_internal("cpu engine: a step observer read argument " + std::to_string(arg) + " of " + std::to_string(count));
+    std::memcpy(dst, static_cast<const uint8_t*>(args[arg]) + offset, bytes);
+  }
 };
 
 class CpuEngine final : public Engine {
@@ -78,6 +91,7 @@ class CpuEngine final : public Engine {
     return bw;
   }
   int64_t context() const override { return context_; }
+  void set_step_observer(StepObserver* observer) override { observer_ = observer; }
 
   void run(const Function& fn, std::span<const int32_t> ids, int64_t pos, float* logits) override {
     BoundFunction* bound = nullptr;
@@ -88,7 +102,9 @@ class CpuEngine final : public Engine {
     if (T < 1 || T > fn.max_tokens || pos < 0 || pos + T > context_)
       throw_internal("cpu engine: call of '" + fn.name + "' with T = " + std::to_string(T) + " at " + std::to_string(pos));
 
-    for (const BoundStep& bs : bound->steps) {
+    const bool timed = observer_ && observer_->wants_timing();
+    for (size_t index = 0; index < bound->steps.size(); ++index) {
+      const BoundStep& bs = bound->steps[index];
       const Step& st = *bs.step;
       for (size_t i = 0; i < st.args.size(); ++i) args_[i] = address(st.args[i], *bound, ids, logits, T, pos);
       for (size_t i = 0; i < st.scalars.size(); ++i) scalars_[i] = st.scalars[i].eval(T, pos);
@@ -96,7 +112,14 @@ class CpuEngine final : public Engine {
       void* const* args = args_.data();
       const int64_t* scalars = scalars_.data();
       CpuKernelFn kernel = bs.kernel;
+      const auto start = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
       pool_.parallel_for(extent, st.grain, [=](int64_t b, int64_t e) { kernel(args, scalars, b, e); });
+      if (observer_) {
+        const double seconds =
+            timed ? std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() : 0.0;
+        const HostStepBuffers buffers(args, st.args.size());
+        observer_->after_step(StepEvent{fn, index, T, pos, seconds, buffers});
+      }
     }
   }
 
@@ -132,6 +155,7 @@ class CpuEngine final : public Engine {
   std::vector<void*> args_;
   std::vector<int64_t> scalars_;
   std::string device_;
+  StepObserver* observer_ = nullptr;
 };
 
 }  // namespace

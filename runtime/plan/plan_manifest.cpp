@@ -188,7 +188,8 @@ json step_json(const Step& st) {
           {"scalars", scalars},    {"extent", expr_json(st.extent)},
           {"grain", st.grain},     {"grid", grid},
           {"grid_divisor", st.grid_divisor}, {"block", st.block},
-          {"shared_bytes", st.shared_bytes}, {"outputs", outputs}};
+          {"shared_bytes", st.shared_bytes}, {"outputs", outputs},
+          {"ops", st.ops}};
 }
 
 Step parse_step(const JsonReader& in) {
@@ -228,6 +229,8 @@ Step parse_step(const JsonReader& in) {
     name.rows = parse_expr(o["rows"]);
     st.outputs.push_back(std::move(name));
   }
+  if (std::optional<JsonReader> ops = in.find("ops"))
+    for (size_t i = 0; i < ops->size(); ++i) st.ops.push_back((*ops)[i].string());
   return st;
 }
 

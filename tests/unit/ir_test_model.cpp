@@ -6,6 +6,13 @@
 
 namespace aprc::testing {
 
+std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (auto& id : ids) id = static_cast<int32_t>(rng() % vocab);
+  return ids;
+}
+
 std::vector<uint8_t> random_tensor(DType dtype, int64_t rows, int64_t cols, float magnitude, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, magnitude);

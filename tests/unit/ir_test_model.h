@@ -36,6 +36,9 @@ struct TestModel {
 
 std::unique_ptr<TestModel> make_test_model(const TestModelSpec& spec);
 
+// `n` token ids drawn uniformly from [0, vocab).
+std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed);
+
 // A [rows, cols] tensor of `dtype` holding normal values of standard deviation `magnitude`.
 std::vector<uint8_t> random_tensor(DType dtype, int64_t rows, int64_t cols, float magnitude, uint32_t seed);
 

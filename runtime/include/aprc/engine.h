@@ -19,6 +19,41 @@
 
 namespace aprc {
 
+// What an engine shows a StepObserver after each step of a run.
+class StepBuffers {
+ public:
+  // Copies `bytes` bytes at byte `offset` from where the step's argument `arg` (an index into
+  // Step::args) points in this call (its Arg::offset already applied) to `dst` on the host.
+  // Valid only during after_step.
+  virtual void read(size_t arg, int64_t offset, size_t bytes, void* dst) const = 0;
+
+ protected:
+  ~StepBuffers() = default;
+};
+
+struct StepEvent {
+  const Function& function;
+  size_t index;  // into function.steps
+  int64_t T;     // tokens of the call
+  int64_t pos;   // position of its first token
+  double seconds;  // the step alone, when the observer wants_timing(); else 0
+  const StepBuffers& buffers;
+  const Step& step() const { return function.steps[index]; }
+};
+
+// Sees every step of every run of an engine, after the step finished and before the next one
+// starts (so that it can read outputs that later steps overwrite): `aprc verify` reads each step's
+// OutputName values, `aprc bench --per-kernel` its time. Engines call it only when one is set; a
+// run without an observer costs nothing more.
+class StepObserver {
+ public:
+  virtual ~StepObserver() = default;
+  // Whether StepEvent::seconds should be measured: the cpu engine reads a clock around each step;
+  // the cuda engine times each step with events (launching step by step, no graph replay).
+  virtual bool wants_timing() const { return false; }
+  virtual void after_step(const StepEvent& event) = 0;
+};
+
 struct EngineOptions {
   int threads = 0;      // cpu: threads running the kernels (0: one per core)
   int64_t context = 0;  // positions the KV cache holds (0: the plan's max_context; never more)
@@ -49,6 +84,11 @@ class Engine {
   // host. The caller ensures 1 <= T <= fn.max_tokens, pos + T <= context() and ids < vocab_size
   // (Session does).
   virtual void run(const Function& fn, std::span<const int32_t> ids, int64_t pos, float* logits) = 0;
+
+  // Calls `observer` after each step of every later run (nullptr: none, the default). The observer
+  // must outlive its use; with one set, the cuda engine launches the steps one by one and waits
+  // for each.
+  virtual void set_step_observer(StepObserver* observer) = 0;
 
   // Measures the bandwidth of the memory the weights live in, with the engine's own threads or
   // device, now (it takes about a second and a buffer of a few hundred MB).

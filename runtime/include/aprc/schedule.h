@@ -63,6 +63,12 @@ struct Step {
   std::array<int, 3> block{1, 1, 1};  // CUDA threads per block
   int shared_bytes = 0;               // CUDA dynamic shared memory
   std::vector<OutputName> outputs;
+  // The original ops this step computes, in program order: a fused op's location names (e.g.
+  // "layers.2.mlp.down_proj", "layers.2.mlp_residual"), one name for an unfused op. Those whose
+  // values the step writes are in `outputs` too; the others (a norm folded into a linear, a
+  // projection whose result only feeds its fused epilogue) are computed but never stored.
+  // `aprc verify` names them when an output goes wrong, `aprc kernels` lists them.
+  std::vector<std::string> ops;
 };
 
 struct Function {
