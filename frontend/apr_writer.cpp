@@ -12,6 +12,7 @@
 #include "aprc/config_json.h"
 #include "aprc/crc32.h"
 #include "aprc/error.h"
+#include "bad_input.h"
 #include "byte_reader.h"
 
 namespace aprc {
@@ -31,7 +32,7 @@ struct Planned {
 class CrcWriter {
  public:
   explicit CrcWriter(const std::string& path) : path_(path), f_(std::fopen(path.c_str(), "wb")) {
-    if (!f_) throw_bad_input(path + ": cannot create: " + std::strerror(errno));
+    if (!f_) bad_input(path + ": cannot create: " + std::strerror(errno));
   }
   ~CrcWriter() {
     if (f_) std::fclose(f_);
@@ -39,7 +40,7 @@ class CrcWriter {
   void write(const void* data, size_t n) {
     if (n == 0) return;
     crc_ = crc32_update(crc_, data, n);
-    if (std::fwrite(data, 1, n, f_) != n) throw_bad_input(path_ + ": write failed: " + std::strerror(errno));
+    if (std::fwrite(data, 1, n, f_) != n) bad_input(path_ + ": write failed: " + std::strerror(errno));
     written_ += n;
   }
   void pad_to(uint64_t offset) {
@@ -49,7 +50,7 @@ class CrcWriter {
   void close() {
     if (std::fclose(f_) != 0) {
       f_ = nullptr;
-      throw_bad_input(path_ + ": write failed: " + std::strerror(errno));
+      bad_input(path_ + ": write failed: " + std::strerror(errno));
     }
     f_ = nullptr;
   }
@@ -149,14 +150,14 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
   uint64_t data_size = 0;
   for (const auto& [name, t] : sorted) {
     if (name.empty() || name.size() > apr::kMaxNameLength)
-      throw_bad_input(path + ": tensor '" + name + "': APR names are 1 to 256 bytes");
+      bad_input(path + ": tensor '" + name + "': APR names are 1 to 256 bytes");
     if (t->shape.empty() || t->shape.size() > apr::kMaxDims)
-      throw_bad_input(path + ": tensor '" + name + "': APR holds 1 to 8 dimensions, not " +
+      bad_input(path + ": tensor '" + name + "': APR holds 1 to 8 dimensions, not " +
                       std::to_string(t->shape.size()));
     Planned p{name, t, t->dtype};
     if (!apr_code(t->dtype)) {
       const auto [amax, finite] = scan(t->view());
-      if (!finite) throw_bad_input(t->file_path() + ": tensor '" + t->source_name + "': holds NaN or infinity");
+      if (!finite) bad_input(t->file_path() + ": tensor '" + t->source_name + "': holds NaN or infinity");
       p.stored = options.convert_to == DType::F16 && amax <= 65504.0f ? DType::F16 : DType::F32;
     }
     p.size = *tensor_bytes(p.stored, t->shape);
@@ -169,7 +170,7 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
   try {
     meta_text = metadata(m).dump();
   } catch (const json::type_error& e) {
-    throw_bad_input(m.path + ": the tokenizer or chat template is not valid UTF-8, which APR's JSON metadata needs");
+    bad_input(m.path + ": the tokenizer or chat template is not valid UTF-8, which APR's JSON metadata needs");
   }
   std::vector<uint8_t> index;
   bool quantized = false;
@@ -187,7 +188,7 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
   const uint64_t meta_offset = apr::kHeaderSize;
   const uint64_t index_offset = align_up(meta_offset + meta_text.size(), apr::kAlign);
   const uint64_t data_offset = align_up(index_offset + index.size(), apr::kAlign);
-  if (meta_text.size() > UINT32_MAX) throw_bad_input(path + ": metadata exceeds 4 GiB");
+  if (meta_text.size() > UINT32_MAX) bad_input(path + ": metadata exceeds 4 GiB");
 
   uint8_t header[apr::kHeaderSize] = {};
   std::memcpy(header, "APR\0", 4);
@@ -228,7 +229,7 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
     w.close();
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
-    if (ec) throw_bad_input(path + ": cannot move " + tmp + " into place: " + ec.message());
+    if (ec) bad_input(path + ": cannot move " + tmp + " into place: " + ec.message());
   } catch (...) {
     std::error_code ec;
     std::filesystem::remove(tmp, ec);

@@ -12,9 +12,12 @@
 #include <type_traits>
 
 #include "aprc/error.h"
+#include "bad_input.h"
 
 namespace aprc {
 
+// `what` names the field for the error message; it is only turned into a string on failure, so hot
+// loops pass a literal and build a detailed name only when a check fails.
 class ByteReader {
  public:
   ByteReader(std::span<const uint8_t> bytes, std::string path) : bytes_(bytes), path_(std::move(path)) {}
@@ -25,15 +28,15 @@ class ByteReader {
   const std::string& path() const { return path_; }
   std::span<const uint8_t> bytes() const { return bytes_; }
 
-  void seek(uint64_t pos, const std::string& what) {
+  void seek(uint64_t pos, std::string_view what) {
     if (pos > bytes_.size())
-      fail(what + ": offset " + std::to_string(pos) + " is past the end of the file (" +
+      fail(std::string(what) + ": offset " + std::to_string(pos) + " is past the end of the file (" +
            std::to_string(bytes_.size()) + " bytes)");
     pos_ = pos;
   }
 
   template <class T>
-  T read(const std::string& what) {
+  T read(std::string_view what) {
     static_assert(std::is_trivially_copyable_v<T>);
     need(sizeof(T), what);
     T v;
@@ -42,26 +45,26 @@ class ByteReader {
     return v;
   }
 
-  std::span<const uint8_t> read_bytes(uint64_t n, const std::string& what) {
+  std::span<const uint8_t> read_bytes(uint64_t n, std::string_view what) {
     need(n, what);
     auto s = bytes_.subspan(pos_, n);
     pos_ += n;
     return s;
   }
 
-  std::string_view read_string(uint64_t n, const std::string& what) {
+  std::string_view read_string(uint64_t n, std::string_view what) {
     auto s = read_bytes(n, what);
     return {reinterpret_cast<const char*>(s.data()), s.size()};
   }
 
   // Fails unless n more bytes are there.
-  void need(uint64_t n, const std::string& what) const {
+  void need(uint64_t n, std::string_view what) const {
     if (n > remaining())
-      fail("truncated: " + what + " needs " + std::to_string(n) + " bytes at offset " + std::to_string(pos_) +
+      fail("truncated: " + std::string(what) + " needs " + std::to_string(n) + " bytes at offset " + std::to_string(pos_) +
            ", but the file ends at " + std::to_string(bytes_.size()));
   }
 
-  [[noreturn]] void fail(const std::string& message) const { throw_bad_input(path_ + ": " + message); }
+  [[noreturn]] void fail(const std::string& message) const { bad_input(path_ + ": " + message); }
 
  private:
   std::span<const uint8_t> bytes_;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "aprc/error.h"
+#include "bad_input.h"
 #include "byte_reader.h"
 #include "page_release.h"
 
@@ -13,6 +14,7 @@ namespace {
 constexpr uint32_t kGgufMagic = 0x46554747;  // "GGUF" little-endian
 constexpr int kMaxArrayDepth = 4;            // arrays of arrays are legal; deeper nesting is not real
 constexpr uint32_t kMaxDims = 4;             // GGML_MAX_DIMS
+constexpr uint64_t kMaxNameLength = 65535;   // keys and tensor names are short; this bounds messages
 
 // Bytes of one scalar element, 0 for String/Array (variable size).
 uint64_t scalar_size(GgufType t) {
@@ -30,6 +32,13 @@ bool valid_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::F64); 
 
 struct Parser {
   ByteReader& r;
+
+  // A key or tensor name: a string of at most kMaxNameLength bytes.
+  std::string read_name(const std::string& what) {
+    const uint64_t n = r.read<uint64_t>(what + " (length)");
+    if (n > kMaxNameLength) r.fail(what + ": length " + std::to_string(n) + " (names are at most 65535 bytes)");
+    return std::string(r.read_string(n, what));
+  }
   const MappedFile* mapped = nullptr;  // set: release walked pages of long arrays
 
   void release_walked(uint64_t from) {
@@ -91,8 +100,11 @@ struct Parser {
         released_to = r.pos();
       }
       if (t == GgufType::String) {
-        const uint64_t n = r.read<uint64_t>(what + " element " + std::to_string(k) + " (string length)");
-        r.read_bytes(n, what + " element " + std::to_string(k));
+        // A vocabulary has 150k strings: check by hand and name the element only on failure.
+        if (r.remaining() < 8) r.need(8, what + " element " + std::to_string(k) + " (string length)");
+        const uint64_t n = r.read<uint64_t>("string length");
+        if (n > r.remaining()) r.need(n, what + " element " + std::to_string(k));
+        r.seek(r.pos() + n, "string");
       } else {
         read_array_header(depth + 1, what + " element " + std::to_string(k));
       }
@@ -217,7 +229,7 @@ GgufFile parse_gguf(std::span<const uint8_t> bytes, const std::string& path, con
 
   g.kvs.reserve(n_kv);
   for (uint64_t k = 0; k < n_kv; ++k) {
-    const std::string key(p.read_string("key-value " + std::to_string(k) + " name"));
+    const std::string key = p.read_name("key-value " + std::to_string(k) + " name");
     const uint32_t type = r.read<uint32_t>(key_what(key) + " (value type)");
     GgufValue v = p.read_value(type, key_what(key));
     if (!g.kv_index.emplace(key, g.kvs.size()).second) r.fail(key_what(key) + ": appears twice");
@@ -237,7 +249,7 @@ GgufFile parse_gguf(std::span<const uint8_t> bytes, const std::string& path, con
   std::map<std::string, size_t, std::less<>> seen;
   for (uint64_t k = 0; k < n_tensors; ++k) {
     GgufTensorInfo t;
-    t.name = std::string(p.read_string("tensor info " + std::to_string(k) + " name"));
+    t.name = p.read_name("tensor info " + std::to_string(k) + " name");
     const std::string what = "tensor '" + t.name + "'";
     if (!seen.emplace(t.name, k).second) r.fail(what + ": appears twice");
     const uint32_t n_dims = r.read<uint32_t>(what + " (dimension count)");
@@ -306,7 +318,7 @@ const GgufValue* GgufFile::find(std::string_view key) const {
 }
 
 void GgufFile::fail_key(std::string_view key, const std::string& message) const {
-  throw_bad_input(path + ": key '" + std::string(key) + "': " + message);
+  bad_input(path + ": key '" + std::string(key) + "': " + message);
 }
 
 namespace {

@@ -8,3 +8,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/fetch-tokenizer.sh"
 "$root/scripts/build.sh"
 ctest --test-dir "$root/build" --output-on-failure -j "${APRC_JOBS:-2}"
+# The parsers under ASan + UBSan: bad-input tests and a short libFuzzer run of each (build-fuzz/).
+"$root/scripts/fuzz-smoke.sh"

@@ -91,6 +91,13 @@ expect_bad inspect "$tmp/missing.gguf" "missing.gguf"
 expect_bad inspect "expected 1 argument"
 expect_bad inspect "$gguf" --bogus "unknown option --bogus"
 expect_bad import "$gguf" "missing -o"
+python3 - "$gguf" "$tmp/count.gguf" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[8:16] = (1 << 40).to_bytes(8, "little")  # the tensor count
+open(sys.argv[2], "wb").write(b)
+PY
+expect_bad inspect "$tmp/count.gguf" "count.gguf: the tensor count 1099511627776 is more than the file can hold"
 printf 'GGUF\x04\x00\x00\x00' > "$tmp/v4.gguf"
 expect_bad inspect "$tmp/v4.gguf" "unsupported GGUF version 4"
 

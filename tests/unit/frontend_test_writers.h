@@ -185,6 +185,20 @@ inline ModelConfig tiny_config() {
   return c;
 }
 
+// A smaller one still (one layer, hidden 32): files of about 30 KB in f32, for tests that try every
+// byte and for fuzz seeds.
+inline ModelConfig small_config() {
+  ModelConfig c = tiny_config();
+  c.hidden_size = 32;
+  c.num_layers = 1;
+  c.num_heads = 2;
+  c.num_kv_heads = 1;
+  c.head_dim = 16;
+  c.intermediate_size = 32;
+  c.vocab_size = 40;
+  return c;
+}
+
 // name -> shape for every tensor of `c` (Hugging Face names, [out, in]).
 inline std::vector<std::pair<std::string, std::vector<int64_t>>> tiny_tensor_shapes(const ModelConfig& c) {
   const int64_t H = c.hidden_size, I = c.intermediate_size, Q = c.num_heads * c.head_dim,
@@ -212,14 +226,16 @@ inline std::vector<std::pair<std::string, std::vector<int64_t>>> tiny_tensor_sha
 
 inline TokenizerData tiny_tokenizer(int64_t vocab) {
   TokenizerData t;
+  // The last 10 ids are control tokens.
   for (int64_t i = 0; i < vocab; ++i) {
-    t.tokens.push_back(i < 250 ? "t" + std::to_string(i) : "<|special" + std::to_string(i) + "|>");
-    t.token_types.push_back(i < 250 ? TokenType::Normal : TokenType::Control);
+    const bool control = i >= vocab - 10;
+    t.tokens.push_back(control ? "<|special" + std::to_string(i) + "|>" : "t" + std::to_string(i));
+    t.token_types.push_back(control ? TokenType::Control : TokenType::Normal);
   }
   t.merges = {"t 1", "t1 2", "Ġ t"};
-  t.bos_id = 251;
-  t.eos_id = 252;
-  t.pad_id = 251;
+  t.bos_id = vocab - 9;
+  t.eos_id = vocab - 8;
+  t.pad_id = vocab - 9;
   t.chat_template = "{% for m in messages %}{{ m.content }}{% endfor %}";
   return t;
 }
