@@ -1,39 +1,100 @@
-// aprc compile MODEL --emit ir [-o OUT]: the model's aprc module (docs/design.md, "The IR"), printed
-// with each op's name. The code generators add the plan outputs here.
+// aprc compile: a model file (or a synthetic preset) -> a plan for the requested targets, or with
+// --emit ir the model's aprc module (docs/design.md, "The IR").
 #include <cstdio>
 #include <fstream>
 
 #include "../cli/args.h"
+#include "../cli/console_progress.h"
+#include "aprc/codegen/compile.h"
 #include "aprc/error.h"
 #include "aprc/ir/builder.h"
 #include "aprc/model.h"
+#include "aprc/synthetic_model.h"
+#include "aprc/tokenizer_json.h"
 #include "commands.h"
 
 namespace aprc {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: aprc compile MODEL -o PLAN [--target TARGETS] [--max-tokens N] [--print-ir-after-all] [--mlir-timing]\n"
+    "       aprc compile --synthetic PRESET -o PLAN [--seed N] [--tokenizer FILE] [--target ...]\n"
+    "       aprc compile MODEL --emit ir [-o OUT.mlir]\n"
+    "Compiles a model file (GGUF, APR, Hugging Face folder) into a plan: the fused and laid-out IR, the\n"
+    "schedule of kernel calls, the generated kernels and the weights in the layouts they read.\n"
+    "  --target T          cpu (default), cuda, cuda:sm_90, or several: cpu,cuda:sm_80,sm_90\n"
+    "  --max-tokens N      the most tokens of one prefill call (default 512); longer prompts run in chunks\n"
+    "  --print-ir-after-all  the IR after each pass, to stderr (as mlir-opt)\n"
+    "  --mlir-timing       the time of each pass, to stderr (as mlir-opt)\n"
+    "  --int8-activations  cpu: prefill matrix products on int8-quantized activations (faster, ~1e-2 error)\n"
+    "  --synthetic PRESET  a model of random weights at real dimensions (qwen2.5-0.5b, qwen2.5-1.5b,\n"
+    "                      qwen2.5-7b, tiny), for benchmarks: the plan holds the seed, not the weights\n"
+    "  --seed N            the synthetic weights' seed\n"
+    "  --tokenizer FILE    a synthetic plan's tokenizer (tokenizer.json); without it the plan takes ids only\n"
+    "  --emit ir           print the aprc MLIR module (weights by symbol, every op named) to stdout or OUT\n"
+    "  --quiet             no progress on stderr\n";
+
+void write_text(const std::optional<std::string>& path, const std::string& text) {
+  if (!path) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return;
+  }
+  std::ofstream file(*path, std::ios::binary);
+  file << text;
+  if (!file.flush()) throw_bad_input(*path + ": cannot write the file");
+}
+
+}  // namespace
 
 int cmd_compile(int argc, char** argv) {
-  cli::Args args("compile", argc, argv, {"emit", "o"}, {"help"});
+  cli::Args args("compile", argc, argv, {"emit", "o", "target", "max-tokens", "synthetic", "seed", "tokenizer"},
+                 {"help", "print-ir-after-all", "mlir-timing", "int8-activations", "quiet"});
   if (args.flag("help")) {
-    std::printf(
-        "usage: aprc compile MODEL --emit ir [-o OUT.mlir]\n"
-        "Compiles a model file (GGUF, APR, Hugging Face folder).\n"
-        "  --emit ir   print the aprc MLIR module (weights by symbol, every op named) to stdout or OUT\n");
+    std::fputs(kUsage, stdout);
     return 0;
   }
-  args.expect_positionals(1, 1);
-  const std::string emit = args.value_or("emit", "");
-  if (emit != "ir")
-    throw_bad_input("aprc compile: --emit " + (emit.empty() ? std::string("(missing)") : emit) +
-                    ": the outputs are: ir");
-  const Model model = load_model(args.positional(0, "MODEL"));
-  const std::string text = ir::build_module(model).print();
-  if (auto out = args.value("o")) {
-    std::ofstream file(*out, std::ios::binary);
-    file << text;
-    if (!file.flush()) throw_bad_input(*out + ": cannot write the file");
+  const std::optional<std::string> synthetic = args.value("synthetic");
+  args.expect_positionals(synthetic ? 0 : 1, synthetic ? 0 : 1);
+
+  codegen::CompileOptions options;
+  const std::string targets = args.value_or("target", "cpu");
+  options.targets = codegen::parse_targets(targets);
+  options.max_tokens = args.int_or("max-tokens", options.max_tokens);
+  options.print_ir_after_all = args.flag("print-ir-after-all");
+  options.timing = args.flag("mlir-timing");
+  options.int8_activations = args.flag("int8-activations");
+  options.recorded = {{"target", targets}, {"max_tokens", options.max_tokens}, {"int8_activations", options.int8_activations}};
+
+  Model model;
+  if (synthetic) {
+    const uint64_t seed = static_cast<uint64_t>(args.int_or("seed", static_cast<int64_t>(kDefaultSyntheticSeed)));
+    const auto tokenizer = args.value("tokenizer");
+    model = synthetic_model(*synthetic, seed, tokenizer ? load_tokenizer_json(*tokenizer) : TokenizerData{}, false);
+    options.synthetic = SyntheticInfo{*synthetic, seed};
   } else {
-    std::fwrite(text.data(), 1, text.size(), stdout);
+    model = load_model(args.positional(0, "MODEL"));
   }
+
+  if (auto emit = args.value("emit")) {
+    if (*emit != "ir") throw_bad_input("aprc compile: --emit " + *emit + ": the outputs are: ir");
+    write_text(args.value("o"), ir::build_module(model).print());
+    return 0;
+  }
+  const auto out = args.value("o");
+  if (!out) throw_bad_input("aprc compile: missing -o PLAN (or --emit ir)");
+  cli::ConsoleProgress progress(args.flag("quiet"));
+  const codegen::CompileSummary summary = codegen::compile_plan(model, *out, options, &progress);
+
+  std::string kernels, stages;
+  for (const auto& [target, n] : summary.kernels) kernels += (kernels.empty() ? "" : ", ") + target + " " + std::to_string(n);
+  for (const auto& [stage, s] : summary.seconds) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s%s %.2fs", stages.empty() ? "" : ", ", stage.c_str(), s);
+    stages += buf;
+  }
+  std::printf("%s: %zu weights (%.1f MB%s), kernels: %s\n  %s\n", out->c_str(), summary.weights,
+              summary.weight_bytes / 1e6, options.synthetic ? ", generated when loaded" : "", kernels.c_str(),
+              stages.c_str());
   return 0;
 }
 

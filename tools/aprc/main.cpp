@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
       {"inspect", "show a model file's config, tokenizer and tensors", aprc::cmd_inspect},
       {"import", "convert a GGUF file or Hugging Face folder to APR v2", aprc::cmd_import},
 #ifdef APRC_WITH_COMPILER
-      {"compile", "compile a model (--emit ir: print its aprc module)", aprc::cmd_compile},
+      {"compile", "compile a model into a plan (--emit ir: print its aprc module)", aprc::cmd_compile},
 #endif
       // run and logits take a plan (the compiled code) or a model file (the reference interpreter).
       {"run", "generate text from a prompt",
