@@ -31,8 +31,9 @@ struct BenchResult {
 // embedding table only for the row it looks up.
 uint64_t weight_bytes_per_token(const Plan& plan, const Function& fn);
 
-// Warms the weights up, prefills prompt_len pseudo-random tokens, decodes gen greedy ones, then
-// measures the memory bandwidth. `progress` hears what is being done ("decoding 128 tokens").
+// Measures the memory bandwidth, warms the weights up, prefills prompt_len pseudo-random tokens,
+// decodes gen greedy ones, and measures the bandwidth again (the better measurement is the
+// roofline). `progress` hears what is being done ("decoding 128 tokens").
 BenchResult run_bench(Session& session, const BenchOptions& options,
                       const std::function<void(std::string_view)>& progress = {});
 
