@@ -132,7 +132,8 @@ class Frame {
     } else if (auto n = mlir::dyn_cast<RmsNormOp>(op)) {
       define(n.getResult(), rms_norm(value(n.getInput()), weight(n.getGamma()), n.getEps().convertToDouble()));
     } else if (auto l = mlir::dyn_cast<LinearOp>(op)) {
-      define(l.getResult(), linear(value(l.getInput()), weight(l.getWeight()), optional_weight(l.getBias())));
+      const Weight& w = weight(l.getWeight());
+      define(l.getResult(), linear(product_input(op, value(l.getInput()), w), w, optional_weight(l.getBias())));
     } else if (auto r = mlir::dyn_cast<RopeOp>(op)) {
       define(r.getResult(),
              rope(value(r.getInput()), pos(r.getPos()), r.getHeadDim(), r.getTheta().convertToDouble()));
@@ -148,9 +149,10 @@ class Frame {
     } else if (auto a = mlir::dyn_cast<AddOp>(op)) {
       define(a.getResult(), add(value(a.getLhs()), value(a.getRhs())));
     } else if (auto l = mlir::dyn_cast<LogitsOp>(op)) {
+      const Weight& w = weight(l.getWeight());
       const Activation& x = value(l.getInput());
-      define(l.getResult(), l.getLastOnly() ? linear(last_row(x), weight(l.getWeight()), nullptr)
-                                            : linear(x, weight(l.getWeight()), nullptr));
+      define(l.getResult(), l.getLastOnly() ? linear(product_input(op, last_row(x), w), w, nullptr)
+                                            : linear(product_input(op, x, w), w, nullptr));
     } else if (auto f = mlir::dyn_cast<FusedLinearOp>(op)) {
       fused_linear(f);
     } else if (auto r = mlir::dyn_cast<RopeKvAppendOp>(op)) {
@@ -169,8 +171,10 @@ class Frame {
     if (op.getNorm()) normed = rms_norm(input, weight(op.getNorm()), op.getEps()->convertToDouble());
     const Activation& h = normed ? *normed : input;
     std::vector<Activation> ys;
-    for (size_t i = 0; i < op.getWeights().size(); ++i)
-      ys.push_back(linear(h, weight(op.getWeights()[i]), op.getBiases().empty() ? nullptr : &weight(op.getBiases()[i])));
+    for (size_t i = 0; i < op.getWeights().size(); ++i) {
+      const Weight& w = weight(op.getWeights()[i]);
+      ys.push_back(linear(product_input(op, h, w), w, op.getBiases().empty() ? nullptr : &weight(op.getBiases()[i])));
+    }
     switch (op.getEpilogue()) {
       case ir::FusedEpilogue::none:
         for (size_t i = 0; i < ys.size(); ++i)
@@ -183,6 +187,13 @@ class Frame {
         define(op.getResults()[0], add(value(op.getResidual()), ys[0]), op.getResultNames());
         return;
     }
+  }
+
+  // What a matrix product of `op` multiplies with `w`: x itself, or x quantized per token to e4m3
+  // when the op asks for fp8 activations and the weight is fp8 (AprcDialect.td).
+  static Activation product_input(Operation* op, Activation x, const Weight& w) {
+    if (w.view.dtype == DType::FP8_E4M3 && op->hasAttr(ir::AprcDialect::kFp8PerTokenAttrName)) return fp8_per_token(x);
+    return x;
   }
 
   [[noreturn]] void unsupported(Operation* op, const char* what) {

@@ -14,10 +14,13 @@ TensorView ModelWeights::weight(const WeightDecl& decl) const {
   // The shape is the stored one either way: the interpreter checks it against the declaration.
   if (view.shape != decl.shape || same_encoding(view, WeightLayout::RowMajor, decl.dtype, decl.scales, decl.layout))
     return view;
-  auto it = converted_.find(decl.symbol);
+  // By symbol and type: modules that declare one symbol differently may share this source.
+  const std::string key = decl.symbol + " " + dtype_name(decl.dtype) + " " + layout_name(decl.layout) +
+                          (decl.scales == ScaleGranularity::PerChannel ? " per_channel" : " per_tensor");
+  auto it = converted_.find(key);
   if (it == converted_.end()) {
     try {
-      it = converted_.emplace(decl.symbol, convert_weight(view, decl.dtype, decl.scales, decl.layout)).first;
+      it = converted_.emplace(key, convert_weight(view, decl.dtype, decl.scales, decl.layout)).first;
     } catch (const Error& e) {
       const std::string file = tensor.file_path().empty() ? model_.path : tensor.file_path();
       throw Error(e.kind(), file + ": tensor '" + decl.source + "' (weight @" + decl.symbol + "): " + e.what());

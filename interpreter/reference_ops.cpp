@@ -165,6 +165,20 @@ Activation add(const Activation& a, const Activation& b) {
   return out;
 }
 
+Activation fp8_per_token(const Activation& x) {
+  Activation out(x.rows, x.cols);
+  for (int64_t t = 0; t < x.rows; ++t) {
+    const float* in = x.row(t);
+    float amax = 0;
+    for (int64_t i = 0; i < x.cols; ++i) amax = std::max(amax, std::fabs(in[i]));
+    const float scale = amax / 448.0f;
+    const float inv = scale > 0 ? 1.0f / scale : 0.0f;
+    float* o = out.row(t);
+    for (int64_t i = 0; i < x.cols; ++i) o[i] = fp8e4m3_to_f32(f32_to_fp8e4m3(in[i] * inv)) * scale;
+  }
+  return out;
+}
+
 Activation last_row(const Activation& x) {
   if (x.rows == 0) throw_bad_input("logits last_only of zero tokens");
   Activation out(1, x.cols);

@@ -57,6 +57,19 @@ LogicalResult AprcDialect::verifyOperationAttribute(Operation* op, NamedAttribut
                                << " is neither a byte offset nor " << kFunctionOutput << " (the function's output)";
     return success();
   }
+  if (attr.getName() == kFp8PerTokenAttrName) {
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'" << kFp8PerTokenAttrName << "' must be a unit attribute";
+    if (!isa<LinearOp, FusedLinearOp, LogitsOp>(op))
+      return op->emitError() << "'" << kFp8PerTokenAttrName
+                             << "' belongs on aprc.linear, aprc.fused_linear or aprc.logits";
+    const bool fp8 = llvm::any_of(op->getOperandTypes(), [](Type t) {
+      auto w = dyn_cast<WeightType>(t);
+      return w && w.isMatrix() && w.getEncoding() == DType::FP8_E4M3;
+    });
+    if (!fp8) return op->emitError() << "'" << kFp8PerTokenAttrName << "' needs an fp8e4m3 weight to multiply";
+    return success();
+  }
   return op->emitError() << "unknown aprc attribute '" << attr.getName().getValue() << "'";
 }
 

@@ -33,8 +33,9 @@ void buildOptimizePipeline(mlir::OpPassManager& pm) {
   fn.addPass(createFuseRopeKvAppend());
 }
 
-void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens) {
+void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens, const CastFp8Options* fp8) {
   buildOptimizePipeline(pm);
+  if (fp8) pm.addPass(createCastFp8(*fp8));
   pm.addPass(createRepackWeights(RepackWeightsOptions{backend}));
   pm.nest<mlir::func::FuncOp>().addPass(createPlanMemory(PlanMemoryOptions{max_tokens}));
 }

@@ -3,6 +3,7 @@
 // bytes in that layout, and a kernel is chosen by the weight's type, so no kernel can meet a layout
 // it was not written for.
 #include "aprc/passes/passes.h"
+#include "matrix_operand.h"
 #include "aprc/ir/dialect.h"
 #include "llvm/ADT/MapVector.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -15,23 +16,6 @@ namespace aprc::passes {
 namespace {
 
 using namespace aprc::ir;
-
-// Whether `use` reads a weight as the matrix of a matrix product (not as a table, norm or bias).
-bool is_matrix_operand(mlir::OpOperand& use) {
-  mlir::Operation* user = use.getOwner();
-  if (auto linear = mlir::dyn_cast<LinearOp>(user)) return &use == &linear.getWeightMutable();
-  if (auto logits = mlir::dyn_cast<LogitsOp>(user)) return &use == &logits.getWeightMutable();
-  if (auto fused = mlir::dyn_cast<FusedLinearOp>(user)) {
-    const auto [begin, count] = fused.getODSOperandIndexAndLength(2);  // $weights
-    return use.getOperandNumber() >= begin && use.getOperandNumber() < begin + count;
-  }
-  return false;
-}
-
-bool only_multiplied(llvm::ArrayRef<WeightRefOp> refs) {
-  if (refs.empty()) return false;  // read by nothing: no kernel to lay it out for
-  return llvm::all_of(refs, [](WeightRefOp ref) { return llvm::all_of(ref->getUses(), is_matrix_operand); });
-}
 
 struct RepackWeights : impl::RepackWeightsBase<RepackWeights> {
   using RepackWeightsBase::RepackWeightsBase;

@@ -191,15 +191,9 @@ TEST(CpuKernelsModel, Int8ActivationsStayWithinTheirBound) {
 // --- The fixture models, against logits of independent programs (../shared/fixtures/README.md) ---
 
 namespace fs = std::filesystem;
+using testing::argmax;
 using testing::fixtures;
 using Reference = testing::FixtureReference;
-
-int32_t argmax(const float* row, int64_t n) {
-  int32_t best = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (row[i] > row[best]) best = int32_t(i);
-  return best;
-}
 
 // Each prompt through @prefill on the generated kernels: every position's top-16 and the last
 // position's whole row against the reference engine, then 12 greedy tokens through @decode, equal

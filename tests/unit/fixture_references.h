@@ -1,7 +1,10 @@
-// The fixtures' reference logits (../shared/fixtures/README.md): where the fixtures are, and the
-// per-prompt lines of a `.ref.jsonl` file. Shared by the tests that compare an engine with them.
+// The fixtures' reference logits (../shared/fixtures/README.md): where the fixtures are, the
+// per-prompt lines of a `.ref.jsonl` file, the full last-position rows, and the helpers the tests
+// that compare an engine with them share.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -45,6 +48,27 @@ inline std::vector<FixtureReference> read_fixture_references(const std::filesyst
     refs.push_back(std::move(r));
   }
   return refs;
+}
+
+// A file of float32 values (the fixtures' .pN.last.f32 rows).
+inline std::vector<float> read_floats(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<float> v(std::filesystem::file_size(path) / sizeof(float));
+  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+  return v;
+}
+
+inline double max_abs(const float* row, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(static_cast<double>(row[i])));
+  return m;
+}
+
+inline int32_t argmax(const float* row, int64_t n) {
+  int32_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (row[i] > row[best]) best = static_cast<int32_t>(i);
+  return best;
 }
 
 }  // namespace aprc::testing

@@ -22,16 +22,9 @@ using reference::ModelWeights;
 // `model` with the tensors named in `which` replaced by their conversion to `dtype`.
 std::unique_ptr<testing::TestModel> hand_converted(const Model& model, const std::regex& which, DType dtype,
                                                    ScaleGranularity scales) {
-  auto out = std::make_unique<testing::TestModel>();
-  out->model = model;
-  out->storage.reserve(model.tensors.size());
-  for (auto& [name, tensor] : out->model.tensors) {
-    if (!std::regex_search(name, which)) continue;
-    out->storage.push_back(convert_weight(tensor.view(), dtype, scales, WeightLayout::RowMajor));
-    tensor.dtype = dtype;
-    tensor.bytes = out->storage.back();
-  }
-  return out;
+  return testing::with_tensors_replaced(model, which, dtype, [&](const TensorRef& t) {
+    return convert_weight(t.view(), dtype, scales, WeightLayout::RowMajor);
+  });
 }
 
 Activation prefill(const ir::Module& module, const reference::WeightSource& weights, const std::vector<int32_t>& ids) {

@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
 #include "aprc/error.h"
 #include "aprc/interpreter/interpreter.h"
@@ -23,25 +22,9 @@ using reference::Activation;
 using testing::fixtures;
 using Reference = testing::FixtureReference;
 
-std::vector<float> read_floats(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<float> v(fs::file_size(path) / sizeof(float));
-  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
-  return v;
-}
-
-double max_abs(const float* row, int64_t n) {
-  double m = 0;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(static_cast<double>(row[i])));
-  return m;
-}
-
-int32_t argmax(const float* row, int64_t n) {
-  int32_t best = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (row[i] > row[best]) best = static_cast<int32_t>(i);
-  return best;
-}
+using testing::argmax;
+using testing::max_abs;
+using testing::read_floats;
 
 // Runs every prompt of `engine` through @prefill and @decode and compares.
 void check_against(const fs::path& model_path, const fs::path& jsonl, const std::string& engine,

@@ -92,4 +92,18 @@ std::unique_ptr<TestModel> make_test_model(const TestModelSpec& spec) {
   return out;
 }
 
+std::unique_ptr<TestModel> with_tensors_replaced(const Model& model, const std::regex& which, DType dtype,
+                                                 const std::function<std::vector<uint8_t>(const TensorRef&)>& convert) {
+  auto out = std::make_unique<TestModel>();
+  out->model = model;
+  out->storage.reserve(model.tensors.size());
+  for (auto& [name, tensor] : out->model.tensors) {
+    if (!std::regex_search(name, which)) continue;
+    out->storage.push_back(convert(tensor));
+    tensor.dtype = dtype;
+    tensor.bytes = out->storage.back();
+  }
+  return out;
+}
+
 }  // namespace aprc::testing

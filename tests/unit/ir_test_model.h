@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <regex>
 #include <vector>
 
 #include "aprc/model.h"
@@ -41,5 +43,10 @@ std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed);
 
 // A [rows, cols] tensor of `dtype` holding normal values of standard deviation `magnitude`.
 std::vector<uint8_t> random_tensor(DType dtype, int64_t rows, int64_t cols, float magnitude, uint32_t seed);
+
+// `model` with each tensor whose name matches `which` replaced by `convert(tensor)`, of `dtype`
+// (the bytes are kept in the result; the other tensors still view `model`'s storage).
+std::unique_ptr<TestModel> with_tensors_replaced(const Model& model, const std::regex& which, DType dtype,
+                                                 const std::function<std::vector<uint8_t>(const TensorRef&)>& convert);
 
 }  // namespace aprc::testing

@@ -7,26 +7,11 @@
 
 #include "../cli/args.h"
 #include "aprc/error.h"
-#include "aprc/tokenizer.h"
 #include "aprc/interpreter/reference_model.h"
 #include "commands.h"
+#include "prompt_ids.h"
 
 namespace aprc {
-namespace {
-
-// Token ids from `--ids 1,2,3`, checked against the vocabulary.
-std::vector<int32_t> checked_ids(const std::vector<int64_t>& ids, int64_t vocab) {
-  std::vector<int32_t> out;
-  for (int64_t id : ids) {
-    if (id >= vocab)
-      throw_bad_input("--ids: token id " + std::to_string(id) + " is outside the model's vocabulary of " +
-                      std::to_string(vocab) + " tokens");
-    out.push_back(static_cast<int32_t>(id));
-  }
-  return out;
-}
-
-}  // namespace
 
 static_assert(std::endian::native == std::endian::little, "logits files are written as little-endian floats");
 
@@ -43,22 +28,13 @@ int cmd_logits(int argc, char** argv) {
   args.expect_positionals(1, 1);
   const auto out_path = args.value("o");
   if (!out_path) throw_bad_input("aprc logits: -o OUT.f32 is required");
-  if (args.value("ids").has_value() == args.value("prompt").has_value())
-    throw_bad_input("aprc logits: give exactly one of --ids and --prompt");
   const std::string engine_name = args.value_or("engine", "reference");
   if (engine_name != "reference")
     throw_bad_input("aprc logits: unknown --engine '" + engine_name + "' (engines: reference)");
 
   const std::string model_path = args.positional(0, "MODEL");
   reference::ReferenceModel model(model_path);
-  std::vector<int32_t> ids;
-  if (auto text = args.value("ids")) {
-    ids = checked_ids(cli::parse_id_list(*text, "--ids"), model.vocab_size());
-  } else {
-    if (model.model().tokenizer.empty()) throw_bad_input(model_path + ": the model carries no tokenizer (use --ids)");
-    ids = Tokenizer(model.model().tokenizer, model_path).encode(*args.value("prompt"));
-    if (ids.empty()) throw_bad_input("aprc logits: --prompt gives no tokens");
-  }
+  const std::vector<int32_t> ids = prompt_ids(args, model.model(), "logits");
 
   const std::vector<float> logits = model.prefill_all(ids);
   std::ofstream file(*out_path, std::ios::binary);

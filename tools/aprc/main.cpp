@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
       {"import", "convert a GGUF file or Hugging Face folder to APR v2", aprc::cmd_import},
 #ifdef APRC_WITH_COMPILER
       {"compile", "compile a model into a plan (--emit ir: print its aprc module)", aprc::cmd_compile},
+      {"verify", "check what a model computes (--report: stored and fp8 weights against f32)", aprc::cmd_verify},
 #endif
       // run and logits take a plan (the compiled code) or a model file (the reference interpreter).
       {"run", "generate text from a prompt",

@@ -20,7 +20,7 @@ class ModelWeights : public WeightSource {
 
  private:
   const Model& model_;
-  mutable std::map<std::string, std::vector<uint8_t>> converted_;  // by symbol
+  mutable std::map<std::string, std::vector<uint8_t>> converted_;  // by symbol and declared type
 };
 
 }  // namespace aprc::reference

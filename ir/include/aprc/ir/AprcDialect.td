@@ -31,6 +31,11 @@ def Aprc_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kArenaBytesAttrName = "aprc.arena_bytes";
     static constexpr ::llvm::StringLiteral kOffsetsAttrName = "aprc.offsets";
     static constexpr int64_t kFunctionOutput = -1;
+    // Dynamic per-token fp8 activations (aprc-cast-fp8, prefill functions): a unit attribute on an
+    // aprc.linear, aprc.fused_linear or aprc.logits with fp8e4m3 weights. Each row of the input that
+    // the products read (after the norm prologue) is quantized to e4m3 with the scale max|row| / 448
+    // (values times 1/scale, nearest even, saturating) before it meets the fp8 weights.
+    static constexpr ::llvm::StringLiteral kFp8PerTokenAttrName = "aprc.fp8_per_token_activations";
   }];
 }
 

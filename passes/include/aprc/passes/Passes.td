@@ -59,6 +59,49 @@ def FuseRopeKvAppend : Pass<"aprc-fuse-rope-kv-append", "::mlir::func::FuncOp"> 
 }
 
 //===-------------------------------------------------------------------------------------------===//
+// Encodings
+//===-------------------------------------------------------------------------------------------===//
+
+def CastFp8 : Pass<"aprc-cast-fp8", "::mlir::ModuleOp"> {
+  let summary = "Cast the selected linear weights to fp8 e4m3 with per-channel (or per-tensor) f32 scales";
+  let description = [{
+    Each `aprc.weight` read only as the matrix of a product (`linear`, `fused_linear` weights,
+    `logits`) whose group is selected by `ops` becomes `!aprc.weight<fp8e4m3, SHAPE, SCALES>`
+    (row_major): its bytes are the stored tensor dequantized and cast by convert_weight
+    (formats/weight_convert.h; the plan writer and the interpreter both call it), with one scale
+    max|row| / 448 per output channel, or one max|tensor| / 448. Its `aprc.weight_ref`s and their
+    users follow. Embedding tables, norms and biases keep their encodings. Groups, by the weight's
+    symbol (docs/design.md): `attn_qkv` (q/k/v projections), `attn_proj` (o projection), `mlp`
+    (gate, up, down), `logits` (the output projection); `all` is every such matrix, the default.
+    Run it before aprc-repack-weights, which gives fp8 weights their target layout.
+    With `per-token-activations`, every product of an fp8 weight in a prefill function (one whose
+    activations have a dynamic row count) gets `aprc.fp8_per_token_activations` (AprcDialect.td):
+    its input rows are quantized to e4m3 per token before the product.
+  }];
+  let options = [
+    Option<"granularity", "granularity", "::aprc::ScaleGranularity", "::aprc::ScaleGranularity::PerChannel",
+           "one scale per output channel, or one for the whole weight",
+           [{::llvm::cl::values(
+               clEnumValN(::aprc::ScaleGranularity::PerChannel, "per_channel", "max|row| / 448 for each row"),
+               clEnumValN(::aprc::ScaleGranularity::PerTensor, "per_tensor", "max|tensor| / 448"))}]>,
+    ListOption<"ops", "ops", "std::string",
+               "the groups of weights to cast: attn_qkv, attn_proj, mlp, logits, all (the default)">,
+    Option<"perTokenActivations", "per-token-activations", "bool", "false",
+           "quantize prefill activations per token to e4m3 before the fp8 products">
+  ];
+}
+
+def DequantizeWeights : Pass<"aprc-dequantize-weights", "::mlir::ModuleOp"> {
+  let summary = "Declare every weight f32 (row_major): the module of the f32-dequantized reference";
+  let description = [{
+    Every `aprc.weight` and its `aprc.weight_ref`s become `!aprc.weight<f32, SHAPE>`; the values
+    are the stored weights dequantized (convert_weight), so the module computes in f32 what the
+    model means (fp8 activation attributes are dropped with the fp8 weights). `aprc verify
+    --report` compares the stored and the fp8 encodings against it.
+  }];
+}
+
+//===-------------------------------------------------------------------------------------------===//
 // Layouts and memory
 //===-------------------------------------------------------------------------------------------===//
 

@@ -20,8 +20,11 @@ namespace aprc::passes {
 void buildOptimizePipeline(mlir::OpPassManager& pm);
 
 // From the frontend's module to what the schedule builder for `backend` reads: the fusions, the
-// weight layouts of `backend`, and the memory plan for calls of up to `max_tokens` tokens.
-void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens);
+// fp8 cast when `fp8` is given (after the fusions, whose fused ops then carry the fp8 activation
+// attribute, and before the layouts, which then lay out the fp8 weights), the weight layouts of
+// `backend`, and the memory plan for calls of up to `max_tokens` tokens.
+void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens,
+                           const CastFp8Options* fp8 = nullptr);
 
 // Registers every pass and the pipelines aprc-optimize, aprc-lower-cpu and aprc-lower-cuda with
 // MLIR's registry (for aprc-opt and textual pipelines). Safe to call more than once.
