@@ -233,29 +233,7 @@ uint16_t f32_to_bf16(float f) {
   return static_cast<uint16_t>(rounded >> 16);
 }
 
-uint8_t f32_to_fp8e4m3(float f) {
-  const uint32_t x = aprc_f32_to_bits(f);
-  const uint8_t sign = static_cast<uint8_t>((x >> 24) & 0x80u);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return sign | 0x7fu;  // NaN
-  const float a = std::fabs(f);
-  if (a >= 448.0f) return sign | 0x7eu;  // saturate (infinity included)
-  if (a < 0.015625f) {
-    // Subnormal: units of 2^-9; 8 units is the smallest normal, whose code is also 8.
-    return sign | static_cast<uint8_t>(std::nearbyint(a * 512.0f));
-  }
-  int e;
-  const float m = std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
-  // a = 1.fff * 2^(e-1); three mantissa bits, rounded to nearest even (exact: 8*m - 4 has few bits).
-  const int exp = e - 1;
-  int q = static_cast<int>(std::nearbyint((2.0f * m - 1.0f) * 8.0f));
-  int biased = exp + 7;
-  if (q == 8) {
-    q = 0;
-    ++biased;
-  }
-  const int code = (biased << 3) | q;
-  return sign | static_cast<uint8_t>(code > 0x7e ? 0x7e : code);
-}
+uint8_t f32_to_fp8e4m3(float f) { return aprc_f32_to_fp8e4m3(f); }
 
 // ---------------------------------------------------------------------------------------------
 // Quantizers. Each writes blocks that the dequantizers in blocks.h read back; scales are computed

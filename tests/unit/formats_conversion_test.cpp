@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "aprc/formats/blocks.h"
 #include "aprc/formats/formats.h"
 
 namespace aprc {
@@ -79,6 +80,26 @@ TEST(Conversions, Fp8RoundsToNearestEvenAndSaturates) {
   EXPECT_EQ(f32_to_fp8e4m3(1e6f), 0x7e);
   EXPECT_EQ(f32_to_fp8e4m3(-INFINITY), 0xfe);
   EXPECT_EQ(f32_to_fp8e4m3(464.0f), 0x7e);
+}
+
+// The bit-level encoder (blocks.h, shared with the CUDA fallback) on a sweep of f32 bit patterns
+// through every exponent e4m3 can reach and beyond: nearest code, ties to even, saturation.
+TEST(Conversions, Fp8EncoderSweepsEveryExponent) {
+  auto decode = [](uint32_t c) { return static_cast<double>(fp8e4m3_to_f32(static_cast<uint8_t>(c))); };
+  for (uint32_t bits = 0x30000000u; bits < 0x44000000u; bits += 16381u) {  // 2^-31 .. 512
+    for (const uint32_t sign : {0u, 0x80000000u}) {
+      const float x = bits_to_float(bits | sign);
+      const uint8_t code = aprc_f32_to_fp8e4m3(x);
+      ASSERT_EQ(code, f32_to_fp8e4m3(x));
+      if (std::fabs(x) >= 448.0f) {
+        ASSERT_EQ(code & 0x7f, 0x7e) << x;
+        continue;
+      }
+      expect_nearest_even(x, code, 256, decode);
+    }
+  }
+  EXPECT_EQ(aprc_f32_to_fp8e4m3(INFINITY), 0x7e);
+  EXPECT_EQ(aprc_f32_to_fp8e4m3(std::nanf("")) & 0x7f, 0x7f);
 }
 
 // For 16-bit formats, brute force over 65536 codes is too slow per sample; compare with the

@@ -79,6 +79,34 @@ APRC_HD float aprc_fp8e4m3_to_f32(uint8_t b) {
   return aprc_bits_to_f32(sign | ((exp + 120u) << 23) | (man << 20));
 }
 
+// f32 -> OCP FP8 E4M3: round to nearest even, saturating to +-448 (infinities included), NaN to
+// NaN (S.1111.111): what cvt.rn.satfinite.e4m3x2.f32 computes, written with integer operations so
+// that the host encoder, the CUDA fallback and the emulator are this one function.
+APRC_HD uint8_t aprc_f32_to_fp8e4m3(float f) {
+  const uint32_t x = aprc_f32_to_bits(f);
+  const uint8_t sign = (uint8_t)((x >> 24) & 0x80u);
+  const uint32_t a = x & 0x7fffffffu;
+  if (a > 0x7f800000u) return sign | 0x7fu;   // NaN
+  if (a >= 0x43e00000u) return sign | 0x7eu;  // |f| >= 448: the largest finite code
+  const int exp = (int)(a >> 23) - 127;
+  if (exp < -6) {
+    // Subnormal e4m3: |f| / 2^-9 rounded to an integer (8 is the smallest normal, code 8 too).
+    if (exp < -10) return sign;  // below 2^-10, half the smallest subnormal
+    const uint32_t mant = (a & 0x7fffffu) | 0x800000u;  // |f| = mant * 2^(exp - 23)
+    const int shift = 14 - exp;                        // 21..24 bits below the 2^-9 unit
+    uint32_t q = mant >> shift;
+    const uint32_t rest = mant & ((1u << shift) - 1u), half = 1u << (shift - 1);
+    if (rest > half || (rest == half && (q & 1u))) ++q;
+    return sign | (uint8_t)q;
+  }
+  // Normal: keep the exponent and 3 mantissa bits; a carry out of the mantissa bumps the exponent.
+  uint32_t m = a >> 20;
+  const uint32_t rest = a & 0xfffffu;
+  if (rest > 0x80000u || (rest == 0x80000u && (m & 1u))) ++m;
+  const uint32_t code = m - (120u << 3);  // exponent bias 127 -> 7
+  return sign | (uint8_t)(code > 0x7eu ? 0x7eu : code);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Block formats. Each: the struct, its math and bits per weight, a size assertion, and the
 // dequantization of one block into `out` (block-size floats).
