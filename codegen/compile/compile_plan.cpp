@@ -84,7 +84,12 @@ CompileSummary compile_plan(const Model& model, const std::string& path, const C
   CompileSummary summary;
   Stages stages(summary);
 
-  const std::string reference = stages.run("ir", [&] { return ir::build_module(model).print(); });
+  const std::string reference = stages.run("ir", [&] {
+    ir::Module module = ir::build_module(model);
+    if (!options.weight_pipeline.empty())
+      passes::run_pipeline(module, options.weight_pipeline, {options.print_ir_after_all, options.timing});
+    return module.print();
+  });
   PlanWriter writer(path);
   WeightTable weights(model, writer, options.synthetic.has_value());
   PlanManifest manifest;

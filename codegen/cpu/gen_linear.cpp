@@ -100,6 +100,9 @@ void LinearGen::check_spec() {
   for (size_t i = 0; i < s_.biases.size(); ++i)
     if (s_.biases[i].rows * s_.biases[i].cols != W[i].rows) throw_internal("linear: bias length is not the weight's rows");
   if (s_.has_norm && s_.norm.rows * s_.norm.cols != K_) throw_internal("linear: norm length is not the input width");
+  if (s_.fp8_activations)
+    throw_bad_input("linear " + s_.name() + ": per-token fp8 activations run on the CUDA backend only; "
+                    "compile for cpu without --fp8-activations");
 }
 
 void LinearGen::run() {

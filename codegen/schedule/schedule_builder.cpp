@@ -150,6 +150,7 @@ class FunctionScheduler {
     } else {
       throw_internal("schedule builder: @" + fn_.getSymName().str() + ": no kernel implements " + describe(op));
     }
+    s.spec.fp8_activations = op->hasAttr(AprcDialect::kFp8PerTokenAttrName);
     return s;
   }
 

@@ -60,6 +60,7 @@ std::string KernelSpec::name() const {
       return n + "_" + weight_token(weights.at(0)) + "_eps" + number_token(eps);
     case KernelKind::Linear: {
       if (int8_activations) n += "_i8";
+      if (fp8_activations) n += "_fp8act";
       if (has_norm) n += "_norm_" + weight_token(norm);
       for (const WeightDesc& w : weights) n += "__" + weight_token(w);
       for (const WeightDesc& b : biases) n += "__bias_" + weight_token(b);

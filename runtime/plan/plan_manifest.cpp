@@ -137,6 +137,7 @@ json kernel_spec_json(const KernelSpec& s) {
           {"epilogue", name_of(kEpilogues, s.epilogue)},
           {"eps", s.eps},
           {"int8_activations", s.int8_activations},
+          {"fp8_activations", s.fp8_activations},
           {"heads", s.heads},
           {"kv_heads", s.kv_heads},
           {"head_dim", s.head_dim},
@@ -158,6 +159,7 @@ KernelSpec parse_kernel_spec(const JsonReader& in) {
   s.epilogue = parse_enum(kEpilogues, in["epilogue"], "epilogue");
   s.eps = in["eps"].number();
   if (auto i8 = in.find("int8_activations")) s.int8_activations = i8->boolean();
+  if (auto f8 = in.find("fp8_activations")) s.fp8_activations = f8->boolean();
   s.heads = in["heads"].integer_in(0, INT32_MAX);
   s.kv_heads = in["kv_heads"].integer_in(0, INT32_MAX);
   s.head_dim = in["head_dim"].integer_in(0, INT32_MAX);

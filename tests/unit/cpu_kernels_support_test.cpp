@@ -58,6 +58,7 @@ TEST(KernelSpecName, DiffersWheneverTheCodeWouldAndIsAnIdentifier) {
   vary([](KernelSpec& s) { s.weights[0].rows = 255; });
   vary([](KernelSpec& s) { s.weights[0].dtype = DType::Q6_K; });
   vary([](KernelSpec& s) { s.int8_activations = true; });
+  vary([](KernelSpec& s) { s.fp8_activations = true; });
   vary([](KernelSpec& s) { s.epilogue = Epilogue::Residual; });
   vary([](KernelSpec& s) {
     s.has_norm = true;

@@ -42,6 +42,7 @@ Step sample_step(const std::string& kernel) {
   st.spec.theta = 10000.5;
   st.spec.scale = 0.125f;
   st.spec.cols = 7;
+  st.spec.fp8_activations = true;  // every field survives the manifest
   st.args = {Arg{ArgKind::Arena, 0, Expr::tokens(256)},
              Arg{ArgKind::Weight, 1, Expr::lit(0)},
              Arg{ArgKind::Weight, 0, Expr::lit(128)},

@@ -1,7 +1,11 @@
 // aprc compile: a model file (or a synthetic preset) -> a plan for the requested targets, or with
-// --emit ir the model's aprc module (docs/design.md, "The IR").
+// --emit ir the model's aprc module (docs/design.md, "The IR"); --weights fp8 runs aprc-cast-fp8
+// (fp8_options.h) on the module first.
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
 
 #include "../cli/args.h"
 #include "../cli/console_progress.h"
@@ -9,9 +13,11 @@
 #include "aprc/error.h"
 #include "aprc/ir/builder.h"
 #include "aprc/model.h"
+#include "aprc/passes/pipeline.h"
 #include "aprc/synthetic_model.h"
 #include "aprc/tokenizer_json.h"
 #include "commands.h"
+#include "fp8_options.h"
 
 namespace aprc {
 namespace {
@@ -20,6 +26,7 @@ constexpr const char* kUsage =
     "usage: aprc compile MODEL -o PLAN [--target TARGETS] [--max-tokens N] [--print-ir-after-all] [--mlir-timing]\n"
     "       aprc compile --synthetic PRESET -o PLAN [--seed N] [--tokenizer FILE] [--target ...]\n"
     "       aprc compile MODEL --emit ir [-o OUT.mlir]\n"
+    "       ... [--weights fp8 [--fp8-ops GROUPS] [--fp8-scales per-channel|per-tensor] [--fp8-activations per-token]]\n"
     "Compiles a model file (GGUF, APR, Hugging Face folder) into a plan: the fused and laid-out IR, the\n"
     "schedule of kernel calls, the generated kernels and the weights in the layouts they read.\n"
     "  --target T          cpu (default), cuda, cuda:sm_90, or several: cpu,cuda:sm_80,sm_90\n"
@@ -31,6 +38,10 @@ constexpr const char* kUsage =
     "                      qwen2.5-7b, tiny), for benchmarks: the plan holds the seed, not the weights\n"
     "  --seed N            the synthetic weights' seed\n"
     "  --tokenizer FILE    a synthetic plan's tokenizer (tokenizer.json); without it the plan takes ids only\n"
+    "  --weights fp8       cast linear weights to fp8 e4m3 (aprc-cast-fp8) with one scale per output channel\n"
+    "  --fp8-ops GROUPS    attn_qkv,attn_proj,mlp,logits or all (the default)\n"
+    "  --fp8-scales S      per-channel (the default) or per-tensor\n"
+    "  --fp8-activations per-token  prefill activations quantized to e4m3 per token too\n"
     "  --emit ir           print the aprc MLIR module (weights by symbol, every op named) to stdout or OUT\n"
     "  --quiet             no progress on stderr\n";
 
@@ -47,8 +58,9 @@ void write_text(const std::optional<std::string>& path, const std::string& text)
 }  // namespace
 
 int cmd_compile(int argc, char** argv) {
-  cli::Args args("compile", argc, argv, {"emit", "o", "target", "max-tokens", "synthetic", "seed", "tokenizer"},
-                 {"help", "print-ir-after-all", "mlir-timing", "int8-activations", "quiet"});
+  std::set<std::string> values{"emit", "o", "target", "max-tokens", "synthetic", "seed", "tokenizer", "weights"};
+  values.insert(std::begin(kFp8Flags), std::end(kFp8Flags));
+  cli::Args args("compile", argc, argv, values, {"help", "print-ir-after-all", "mlir-timing", "int8-activations", "quiet"});
   if (args.flag("help")) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -64,6 +76,17 @@ int cmd_compile(int argc, char** argv) {
   options.timing = args.flag("mlir-timing");
   options.int8_activations = args.flag("int8-activations");
   options.recorded = {{"target", targets}, {"max_tokens", options.max_tokens}, {"int8_activations", options.int8_activations}};
+  const std::string weights = args.value_or("weights", "stored");
+  if (weights != "stored" && weights != "fp8")
+    throw_bad_input("aprc compile: --weights " + weights + ": expected stored (the default) or fp8");
+  for (const char* flag : kFp8Flags)
+    if (weights != "fp8" && args.value(flag))
+      throw_bad_input(std::string("aprc compile: --") + flag + " needs --weights fp8");
+  if (weights == "fp8") {
+    const Fp8Options fp8 = Fp8Options::from_args(args);
+    options.weight_pipeline = fp8.pipeline();
+    options.recorded["weights"] = fp8.description();
+  }
 
   Model model;
   if (synthetic) {
@@ -77,7 +100,9 @@ int cmd_compile(int argc, char** argv) {
 
   if (auto emit = args.value("emit")) {
     if (*emit != "ir") throw_bad_input("aprc compile: --emit " + *emit + ": the outputs are: ir");
-    write_text(args.value("o"), ir::build_module(model).print());
+    ir::Module module = ir::build_module(model);
+    if (!options.weight_pipeline.empty()) passes::run_pipeline(module, options.weight_pipeline);
+    write_text(args.value("o"), module.print());
     return 0;
   }
   const auto out = args.value("o");

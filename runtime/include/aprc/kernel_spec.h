@@ -87,6 +87,11 @@ struct KernelSpec {
   // the default fp32 path's 1e-3 bound). Weight formats without integer codes (f32, f16, bf16,
   // fp8) ignore it and stay fp32.
   bool int8_activations = false;
+  // Linear with fp8e4m3 weights in a prefill function (aprc.fp8_per_token_activations, from
+  // aprc-cast-fp8 per-token-activations): each row of the (normalized) input is quantized to e4m3
+  // with the scale max|row| / 448 before the products, at every row count (the interpreter's
+  // fp8_per_token). CUDA runs it on the FP8 tensor cores; the CPU backend refuses it.
+  bool fp8_activations = false;
 
   // Rope / KvAppend / Attention
   int64_t heads = 0;     // Rope: heads rotated; Attention: query heads

@@ -2,7 +2,7 @@
 // builder); per target, a copy of it is lowered (aprc-lower-cpu / aprc-lower-cuda: fusions, weight
 // layouts, memory plan), turned into schedules (schedule_builder.h) and compiled into kernels
 // (codegen/cpu, codegen/cuda); the weights are materialized in the layouts the targets chose, and
-// the plan stores everything with the module before any pass (for aprc verify). MLIR-free header.
+// the plan stores everything with the module before any lowering pass (for aprc verify). MLIR-free header.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +41,10 @@ struct CompileOptions {
   // cpu: prefill Linears quantize their activations to int8 (llama.cpp's path, about 1e-2 relative
   // error instead of 1e-5; codegen/cpu); recorded in each kernel's spec.
   bool int8_activations = false;
+  // A textual pass pipeline run on the builder's module before anything else (aprc compile --weights
+  // fp8: aprc-cast-fp8{...}); the plan's reference IR is the module after it, so that aprc verify
+  // compares the plan with the interpreter running the same weight types.
+  std::string weight_pipeline;
   // A synthetic model: the plan stores this instead of the weights, and the runtime generates them.
   std::optional<SyntheticInfo> synthetic;
   nlohmann::json recorded = nlohmann::json::object();  // the options as given, for the manifest
