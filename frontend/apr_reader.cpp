@@ -12,6 +12,7 @@
 #include "aprc/error.h"
 #include "bad_input.h"
 #include "byte_reader.h"
+#include "page_release.h"
 #include "readers.h"
 #include "tensor_names.h"
 
@@ -87,14 +88,39 @@ int64_t meta_id(const json& meta, const std::string& key, const std::string& pat
   return v->get<int64_t>();
 }
 
-TokenizerData tokenizer_from_meta(const json& meta, const std::string& path) {
+// How many vocabulary and merge strings a metadata parse dropped (LoadOptions::vocabulary false).
+struct Dropped {
+  int64_t tokens = 0, merges = 0;
+};
+
+// A parser callback that drops the strings of tokenizer.vocabulary and tokenizer.merges (flat keys
+// of the top-level object) while counting them, so that inspecting a file does not hold them.
+json::parser_callback_t drop_vocabulary(Dropped& dropped) {
+  return [&dropped, current = static_cast<int64_t*>(nullptr)](int depth, json::parse_event_t event,
+                                                              json& parsed) mutable {
+    if (depth == 1 && event == json::parse_event_t::key) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      current = key == "tokenizer.vocabulary" ? &dropped.tokens : key == "tokenizer.merges" ? &dropped.merges : nullptr;
+      return true;
+    }
+    // Elements of those arrays: strings (values at depth 2) or [a, b] pairs (arrays ending at depth 2).
+    if (current && depth == 2 && (event == json::parse_event_t::value || event == json::parse_event_t::array_end)) {
+      ++*current;
+      return false;
+    }
+    return true;
+  };
+}
+
+TokenizerData tokenizer_from_meta(const json& meta, const std::string& path, const Dropped* dropped) {
   TokenizerData t;
   t.tokens = string_array(meta, "tokenizer.vocabulary", path);
-  if (t.tokens.empty()) return t;
+  const size_t n_tokens = dropped ? static_cast<size_t>(dropped->tokens) : t.tokens.size();
+  if (n_tokens == 0) return t;
   t.merges = string_array(meta, "tokenizer.merges", path);
   if (const json* types = meta_find(meta, "tokenizer.token_type")) {
-    if (!types->is_array() || types->size() != t.tokens.size())
-      bad_input(path + ": key 'tokenizer.token_type': expected " + std::to_string(t.tokens.size()) +
+    if (!types->is_array() || types->size() != n_tokens)
+      bad_input(path + ": key 'tokenizer.token_type': expected " + std::to_string(n_tokens) +
                       " token types, one per token");
     for (size_t i = 0; i < types->size(); ++i) {
       const json& e = (*types)[i];
@@ -103,7 +129,7 @@ TokenizerData tokenizer_from_meta(const json& meta, const std::string& path) {
       t.token_types.push_back(static_cast<TokenType>(e.get<int64_t>()));
     }
   } else {
-    t.token_types.assign(t.tokens.size(), TokenType::Normal);
+    t.token_types.assign(n_tokens, TokenType::Normal);
   }
   t.bos_id = meta_id(meta, "tokenizer.bos_token_id", path);
   t.eos_id = meta_id(meta, "tokenizer.eos_token_id", path);
@@ -190,11 +216,20 @@ Model apr_from_bytes(std::span<const uint8_t> bytes, std::shared_ptr<const Mappe
   if (header_crc != want_header_crc) r.fail("header CRC mismatch: the file is corrupt");
   check_flags(r, flags);
 
-  // Footer: CRC32 of everything before it.
+  // Footer: CRC32 of everything before it. Reading a mapped file through releases each chunk's
+  // pages behind it, so checking a multi-gigabyte file does not make it resident.
   const uint64_t body = r.size() - 4;
   uint32_t footer_crc;
   std::memcpy(&footer_crc, bytes.data() + body, 4);
-  if (crc32(bytes.data(), body) != footer_crc) r.fail("footer CRC mismatch: the file is corrupt or truncated");
+  const MappedFile* mapped = file && file->data() == bytes.data() ? file.get() : nullptr;
+  uint32_t crc = 0;
+  constexpr uint64_t kChunk = 16u << 20;
+  for (uint64_t at = 0; at < body; at += kChunk) {
+    const uint64_t n = std::min(kChunk, body - at);
+    crc = crc32_update(crc, bytes.data() + at, n);
+    if (mapped) release_pages(*mapped, bytes.data() + at, bytes.data() + at + n);
+  }
+  if (crc != footer_crc) r.fail("footer CRC mismatch: the file is corrupt or truncated");
 
   // Sections, in order: header, metadata, index, data, footer.
   if (meta_offset != apr::kHeaderSize) r.fail("metadata offset " + std::to_string(meta_offset) + " (expected 64)");
@@ -208,8 +243,10 @@ Model apr_from_bytes(std::span<const uint8_t> bytes, std::shared_ptr<const Mappe
            std::to_string(index_offset) + ", " + std::to_string(body) + "]");
 
   const auto meta_bytes = bytes.subspan(meta_offset, meta_size);
+  Dropped dropped;
   const json meta =
-      parse_json_text(std::string_view(reinterpret_cast<const char*>(meta_bytes.data()), meta_bytes.size()), path);
+      parse_json_text(std::string_view(reinterpret_cast<const char*>(meta_bytes.data()), meta_bytes.size()), path,
+                      options.vocabulary ? nullptr : drop_vocabulary(dropped));
   if (!meta.is_object()) r.fail("metadata is not a JSON object");
 
   // Index entries, sorted by name in byte order.
@@ -270,7 +307,7 @@ Model apr_from_bytes(std::span<const uint8_t> bytes, std::shared_ptr<const Mappe
   m.path = path;
   ConfigFromJson parsed = config_from_json(meta, path);
   m.config = parsed.config;
-  m.tokenizer = tokenizer_from_meta(meta, path);
+  m.tokenizer = tokenizer_from_meta(meta, path, options.vocabulary ? nullptr : &dropped);
   if (const json* v = meta_find(meta, "chat_template")) {
     if (!v->is_string()) r.fail("key 'chat_template': expected a string");
     m.tokenizer.chat_template = v->get<std::string>();
@@ -301,6 +338,10 @@ Model apr_from_bytes(std::span<const uint8_t> bytes, std::shared_ptr<const Mappe
   m.config.tied_embeddings = tied;
   if (tied && head) m.tensors.erase(names::lm_head());
   settle_tokenizer(m, options);
+  if (!options.vocabulary && !m.tokenizer.token_types.empty()) {
+    m.tokenizer_tokens = dropped.tokens;
+    m.tokenizer_merges = dropped.merges;
+  }
   check_model(m);
   return m;
 }

@@ -106,9 +106,9 @@ void check_rope_scaling(const Reader& r, const json& obj, const std::string& whe
 
 }  // namespace
 
-json parse_json_text(std::string_view text, const std::string& path) {
+json parse_json_text(std::string_view text, const std::string& path, const json::parser_callback_t& callback) {
   try {
-    return json::parse(text.begin(), text.end());
+    return json::parse(text.begin(), text.end(), callback);
   } catch (const json::parse_error& e) {
     const std::string what = e.what();
     bad_input(path + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + what.substr(what.find(':') + 2));

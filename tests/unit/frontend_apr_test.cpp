@@ -55,6 +55,20 @@ TEST(Apr, FixtureGgufRoundTripsThroughApr) {
   EXPECT_NE(index.find("model.layers.3.mlp.down_proj.weight"), std::string::npos);
 }
 
+TEST(Apr, LoadsWithoutTheVocabularyStrings) {
+  APRC_FIXTURE_OR_SKIP(path, "qwen2-tiny-q4km.gguf");
+  testing::ScratchDir dir;
+  const Model gguf = load_model(path);
+  write_apr(gguf, dir.file("m.apr"));
+  const Model counted = load_model(dir.file("m.apr"), LoadOptions{.vocabulary = false});
+  EXPECT_TRUE(counted.tokenizer.tokens.empty());
+  EXPECT_TRUE(counted.tokenizer.merges.empty());
+  EXPECT_EQ(counted.tokenizer_tokens, static_cast<int64_t>(gguf.tokenizer.tokens.size()));
+  EXPECT_EQ(counted.tokenizer_merges, static_cast<int64_t>(gguf.tokenizer.merges.size()));
+  EXPECT_EQ(counted.tokenizer.eos_id, gguf.tokenizer.eos_id);
+  EXPECT_TRUE(counted.config == gguf.config);
+}
+
 TEST(Apr, TypesAprCannotHoldBecomeF16OrF32) {
   testing::ScratchDir dir;
   for (DType src : {DType::Q8_0, DType::Q5_0, DType::Q5_K}) {

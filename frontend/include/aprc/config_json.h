@@ -21,8 +21,10 @@ struct ConfigFromJson {
 // is optional (0 when absent): APR files may leave it to the embedding's row count.
 ConfigFromJson config_from_json(const nlohmann::json& j, const std::string& path);
 
-// Parses JSON text; a syntax error is BadInput naming `path` and the byte offset.
-nlohmann::json parse_json_text(std::string_view text, const std::string& path);
+// Parses JSON text; a syntax error is BadInput naming `path` and the byte offset. `callback`, when
+// given, is nlohmann's parser callback (it can drop values while parsing).
+nlohmann::json parse_json_text(std::string_view text, const std::string& path,
+                               const nlohmann::json::parser_callback_t& callback = nullptr);
 
 // The "config" object of `aprc inspect --json`.
 nlohmann::json config_to_json(const ModelConfig& config);
