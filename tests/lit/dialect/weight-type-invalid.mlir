@@ -48,3 +48,14 @@ func.func private @f(!aprc.weight<q4_k, [8, 100]>)
 
 // expected-error @+1 {{!aprc.weight: rows of 48 weights are not whole q8_0 blocks (32 weights each)}}
 func.func private @f(!aprc.weight<q8_0, [48]>)
+
+// -----
+
+// expected-error @+1 {{!aprc.weight: layout 'cpu_r16' is not defined for f32 weights}}
+func.func private @f(!aprc.weight<f32, [16, 32], cpu_r16>)
+
+// -----
+
+// 2^62 rows of 34-byte blocks: more bytes than a 64-bit size holds.
+// expected-error @+1 {{!aprc.weight: layout 'row_major' cannot hold a [4611686018427387904, 32] q8_0 weight}}
+func.func private @f(!aprc.weight<q8_0, [4611686018427387904, 32]>)
