@@ -1,11 +1,6 @@
 // The canonical Model -> APR v2 (shared/docs/formats.md), streamed tensor by tensor so that memory
 // stays at one chunk of rows whatever the model's size.
-#include <algorithm>
-#include <cerrno>
-#include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 
 #include "apr_format.h"
 #include "aprc/apr.h"
@@ -14,6 +9,7 @@
 #include "aprc/error.h"
 #include "bad_input.h"
 #include "byte_reader.h"
+#include "file_writer.h"
 
 namespace aprc {
 namespace {
@@ -26,42 +22,6 @@ struct Planned {
   DType stored;
   uint64_t offset = 0;  // in the data section
   uint64_t size = 0;
-};
-
-// A file written through a buffer, with the CRC of everything written so far.
-class CrcWriter {
- public:
-  explicit CrcWriter(const std::string& path) : path_(path), f_(std::fopen(path.c_str(), "wb")) {
-    if (!f_) bad_input(path + ": cannot create: " + std::strerror(errno));
-  }
-  ~CrcWriter() {
-    if (f_) std::fclose(f_);
-  }
-  void write(const void* data, size_t n) {
-    if (n == 0) return;
-    crc_ = crc32_update(crc_, data, n);
-    if (std::fwrite(data, 1, n, f_) != n) bad_input(path_ + ": write failed: " + std::strerror(errno));
-    written_ += n;
-  }
-  void pad_to(uint64_t offset) {
-    static const uint8_t zeros[64] = {};
-    while (written_ < offset) write(zeros, std::min<uint64_t>(64, offset - written_));
-  }
-  void close() {
-    if (std::fclose(f_) != 0) {
-      f_ = nullptr;
-      bad_input(path_ + ": write failed: " + std::strerror(errno));
-    }
-    f_ = nullptr;
-  }
-  uint32_t crc() const { return crc_; }
-  uint64_t written() const { return written_; }
-
- private:
-  std::string path_;
-  std::FILE* f_;
-  uint32_t crc_ = 0;
-  uint64_t written_ = 0;
 };
 
 template <class T>
@@ -104,37 +64,6 @@ json metadata(const Model& m) {
   return j;
 }
 
-// Largest |value| of a tensor, and whether all are finite, reading a chunk of rows at a time.
-std::pair<float, bool> scan(const TensorView& v) {
-  const int64_t cols = v.cols(), rows = v.rows();
-  const int64_t chunk = std::max<int64_t>(1, (1 << 20) / std::max<int64_t>(cols, 1));
-  std::vector<float> buf(static_cast<size_t>(std::min(chunk, rows) * cols));
-  float m = 0;
-  for (int64_t r = 0; r < rows; r += chunk) {
-    const int64_t end = std::min(rows, r + chunk);
-    dequantize_rows(v, r, end, buf.data());
-    for (int64_t i = 0; i < (end - r) * cols; ++i) {
-      if (!std::isfinite(buf[i])) return {m, false};
-      m = std::max(m, std::fabs(buf[i]));
-    }
-  }
-  return {m, true};
-}
-
-void write_converted(CrcWriter& w, const TensorView& v, DType stored) {
-  const int64_t cols = v.cols(), rows = v.rows();
-  const int64_t chunk = std::max<int64_t>(1, (1 << 20) / std::max<int64_t>(cols, 1));
-  const uint64_t rb = *row_bytes(stored, cols);
-  std::vector<float> buf(static_cast<size_t>(std::min(chunk, rows) * cols));
-  std::vector<uint8_t> out(static_cast<size_t>(std::min(chunk, rows) * rb));
-  for (int64_t r = 0; r < rows; r += chunk) {
-    const int64_t end = std::min(rows, r + chunk);
-    dequantize_rows(v, r, end, buf.data());
-    for (int64_t k = 0; k < end - r; ++k) quantize_row(stored, buf.data() + k * cols, cols, out.data() + k * rb);
-    w.write(out.data(), static_cast<size_t>((end - r) * rb));
-  }
-}
-
 }  // namespace
 
 void write_apr(const Model& m, const std::string& path, const AprWriteOptions& options) {
@@ -143,7 +72,7 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
   // Sorted by name in byte order (std::string compares as unsigned bytes), lm_head added when tied.
   std::map<std::string, const TensorRef*> sorted;
   for (const auto& [name, t] : m.tensors) sorted[name] = &t;
-  if (m.config.tied_embeddings && !sorted.count(names::lm_head()))
+  if (m.config.tied_embeddings && options.tied_copy && !sorted.count(names::lm_head()))
     if (const TensorRef* e = m.find(names::embed_tokens())) sorted[names::lm_head()] = e;
 
   std::vector<Planned> plan;
@@ -154,11 +83,11 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
     if (t->shape.empty() || t->shape.size() > apr::kMaxDims)
       bad_input(path + ": tensor '" + name + "': APR holds 1 to 8 dimensions, not " +
                       std::to_string(t->shape.size()));
-    Planned p{name, t, t->dtype};
-    if (!apr_code(t->dtype)) {
-      const auto [amax, finite] = scan(t->view());
+    Planned p{name, t, quant_type(options.quant, m.config, name, t->shape, t->dtype)};
+    if (p.stored != t->dtype || !apr_code(p.stored)) {
+      const auto [amax, finite] = scan_values(t->view());
       if (!finite) bad_input(t->file_path() + ": tensor '" + t->source_name + "': holds NaN or infinity");
-      p.stored = options.convert_to == DType::F16 && amax <= 65504.0f ? DType::F16 : DType::F32;
+      if (!apr_code(p.stored)) p.stored = options.convert_to == DType::F16 && amax <= 65504.0f ? DType::F16 : DType::F32;
     }
     p.size = *tensor_bytes(p.stored, t->shape);
     p.offset = data_size;
@@ -205,36 +134,22 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
   const uint32_t header_crc = crc32_update(crc32(header, apr::kHeaderCrcAt), header + 44, 20);
   std::memcpy(header + apr::kHeaderCrcAt, &header_crc, 4);
 
-  const std::string tmp = path + ".tmp";
-  try {
-    CrcWriter w(tmp);
-    w.write(header, sizeof header);
-    w.write(meta_text.data(), meta_text.size());
-    w.pad_to(index_offset);
-    w.write(index.data(), index.size());
-    w.pad_to(data_offset);
-    for (size_t k = 0; k < plan.size(); ++k) {
-      const Planned& p = plan[k];
-      if (options.progress) options.progress(k, plan.size(), p.name, p.source->dtype, p.stored);
-      w.pad_to(data_offset + p.offset);
-      if (p.stored == p.source->dtype) {
-        w.write(p.source->bytes.data(), p.source->bytes.size());
-      } else {
-        write_converted(w, p.source->view(), p.stored);
-      }
-    }
-    w.pad_to(data_offset + data_size);
-    const uint32_t footer = w.crc();
-    w.write(&footer, 4);
-    w.close();
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) bad_input(path + ": cannot move " + tmp + " into place: " + ec.message());
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
+  FileWriter w(path);
+  w.write(header, sizeof header);
+  w.write(meta_text.data(), meta_text.size());
+  w.pad_to(index_offset);
+  w.write(index.data(), index.size());
+  w.pad_to(data_offset);
+  for (size_t k = 0; k < plan.size(); ++k) {
+    const Planned& p = plan[k];
+    if (options.progress) options.progress(k, plan.size(), p.name, p.source->dtype, p.stored);
+    w.pad_to(data_offset + p.offset);
+    write_tensor_as(w, p.source->view(), p.stored);
   }
+  w.pad_to(data_offset + data_size);
+  const uint32_t footer = w.crc();
+  w.write(&footer, 4);
+  w.commit();
 }
 
 }  // namespace aprc

@@ -68,6 +68,20 @@ std::string canonical_tensor_name(std::string_view name) {
   return std::string(name);
 }
 
+std::optional<std::string> gguf_tensor_name(std::string_view name) {
+  std::string_view stem, suffix;
+  if (!split_suffix(name, &stem, &suffix)) return std::nullopt;
+  for (const Rename& r : kGlobal)
+    if (stem == r.hf) return std::string(r.gguf) + std::string(suffix);
+  const auto index = layer_index(name);
+  if (!index) return std::nullopt;
+  const std::string prefix = "model.layers." + std::to_string(*index) + ".";
+  const std::string_view part = stem.substr(prefix.size());
+  for (const Rename& r : kLayer)
+    if (part == r.hf) return "blk." + std::to_string(*index) + "." + std::string(r.gguf) + std::string(suffix);
+  return std::nullopt;
+}
+
 std::optional<int64_t> layer_index(std::string_view name) {
   constexpr std::string_view kPrefix = "model.layers.";
   if (name.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;

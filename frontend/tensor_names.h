@@ -13,6 +13,9 @@ namespace aprc {
 // know are returned unchanged.
 std::string canonical_tensor_name(std::string_view name);
 
+// The inverse: the GGUF name of a canonical name, nullopt for a name GGUF has no spelling for.
+std::optional<std::string> gguf_tensor_name(std::string_view canonical_name);
+
 // N for a name "model.layers.N.<rest>", else nullopt.
 std::optional<int64_t> layer_index(std::string_view canonical_name);
 

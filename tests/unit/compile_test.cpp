@@ -16,6 +16,7 @@
 #include "aprc/runtime.h"
 #include "aprc/synthetic_model.h"
 #include "fixture_references.h"
+#include "logits_compare.h"
 #include "passes_test_util.h"
 
 namespace aprc {
@@ -33,20 +34,8 @@ struct TempPlan {
   ~TempPlan() { fs::remove(path); }
 };
 
-// The largest |a - b| over a row, relative to the row's largest |b|.
-double row_error(const float* got, const float* want, int64_t n) {
-  double diff = 0, scale = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (std::isnan(got[i])) return INFINITY;
-    diff = std::max(diff, std::fabs(double(got[i]) - want[i]));
-    scale = std::max(scale, std::fabs(double(want[i])));
-  }
-  return diff / scale;
-}
-
-int32_t argmax(std::span<const float> row) {
-  return static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
-}
+using testing::argmax;
+using testing::row_error;
 
 // Every position's logits of `ids` from the plan (prefill in chunks of its max_tokens) and from the
 // interpreter on the original module; the largest per-position error.

@@ -72,6 +72,32 @@ hf = json.load(open(f"{d}/hf.json"))
 assert hf["format"] == "safetensors" and hf["config"]["hidden_size"] == 64 and hf["config"]["rope_theta"] == 1e6
 PY
 
+# --- import to GGUF (aprc's writer): quantized, the --json summary, read back by inspect ------------
+"$aprc" import "$hf" -o "$tmp/h.gguf" --quant q8_0 --json > "$tmp/import.json" 2> "$tmp/import.err" || fail "import $hf to gguf"
+"$aprc" inspect "$tmp/h.gguf" --json > "$tmp/hgguf.json" || fail "inspect h.gguf"
+"$aprc" import "$gguf" -o "$tmp/t.gguf" --quiet > /dev/null || fail "import $gguf to gguf"
+cmp -s <("$aprc" inspect "$gguf" --json | grep -v '"path"') <("$aprc" inspect "$tmp/t.gguf" --json | grep -v '"path"') ||
+  fail "gguf -> gguf (keep) differs"
+"$aprc" import "$gguf" -o "$tmp/q.apr" --quant q4_k_m --no-tied-copy > /dev/null 2> "$tmp/q.err" || fail "import --quant q4_k_m to apr"
+grep -q "model.embed_tokens.weight q4_k -> q6_k" "$tmp/q.err" || fail "no progress lines: $(head -3 "$tmp/q.err")"
+python3 - "$tmp" <<'PY' || fail "import to gguf"
+import json, sys
+d = sys.argv[1]
+s = json.load(open(f"{d}/import.json"))
+assert s["output_format"] == "gguf" and s["quant"] == "q8_0" and s["tensors"] == 26, s
+assert s["stored_types"] == {"f32": 11, "q8_0": 15}, s
+x, y = json.load(open(f"{d}/hf.json")), json.load(open(f"{d}/hgguf.json"))
+eps = y["config"].pop("rms_norm_eps"), x["config"].pop("rms_norm_eps")  # GGUF keeps floats as f32
+assert abs(eps[0] - eps[1]) < 1e-12, eps
+assert y["format"] == "gguf" and x["config"] == y["config"], (x["config"], y["config"])
+types = {t["name"]: t["dtype"] for t in y["tensors"]}
+assert types["model.layers.0.self_attn.q_proj.weight"] == "q8_0" and types["model.norm.weight"] == "f32", types
+assert y["tokenizer"]["tokens"] == x["config"]["vocab_size"], y["tokenizer"]
+PY
+expect_bad_early() { "$aprc" "$@" > /dev/null 2>&1; [ $? -eq 2 ] || fail "aprc $*: expected exit 2"; }
+expect_bad_early import "$hf" -o "$tmp/x.apr" --quant q8_0
+expect_bad_early import "$hf" -o "$tmp/x.gguf" --quant q3_k
+
 # --- bad input: exit 2, one line on stderr naming the file ----------------------------------------
 expect_bad() {  # FILE-OR-ARGS... ; the last argument is a piece the message must hold
   local piece=${*: -1}
