@@ -2,12 +2,14 @@
 // libstdc++ linked in, so that it can be copied to a machine (a GPU box) that has none of them.
 #include "../aprc/commands.h"
 #include "../cli/command.h"
+#include "../cli/perplexity_command.h"
 #include "../cli/plan_commands.h"
 
 int main(int argc, char** argv) {
   static const aprc::cli::Command kCommands[] = {
       {"run", "generate text with a plan", aprc::cli::cmd_run_plan},
       {"logits", "write the logits of every prompt position", aprc::cli::cmd_logits_plan},
+      {"perplexity", "perplexity of a text file (sliding window)", aprc::cli::cmd_perplexity_plan},
       {"bench", "prefill and decode speed against the measured memory bandwidth", aprc::cli::cmd_bench},
       {"tokenize", "print the token ids of a text (the plan's tokenizer)", aprc::cmd_tokenize},
       {"detokenize", "print the text of token ids", aprc::cmd_detokenize},

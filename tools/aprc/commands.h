@@ -16,6 +16,8 @@ int cmd_run(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_import(int argc, char** argv);
 int cmd_verify(int argc, char** argv);
+int cmd_perplexity(int argc, char** argv);
+int cmd_demo(int argc, char** argv);
 
 // `aprc verify MODEL --report ...` on the command's parsed flags (cmd_verify_report.cpp).
 int verify_report(const cli::Args& args);
