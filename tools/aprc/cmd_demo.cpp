@@ -39,13 +39,15 @@ constexpr const char* kDefaultModel = "models/qwen2.5-stdlib-tiny.q4_k_m.gguf";
 constexpr const char* kTokenizer = "third_party/qwen-tokenizer/tokenizer.json";
 
 constexpr const char* kUsage =
-    "usage: aprc demo [--model PATH] [--prompt TEXT] [-n N] [--threads N]\n"
+    "usage: aprc demo [--model PATH] [--prompt TEXT] [-n N] [--repeat-penalty R] [--threads N]\n"
     "Shows what the compiler does with a model (its IR before and after each pass, the kernels and the\n"
     "plan it generates for this CPU, the time of each stage), then generates text from the compiled plan.\n"
     "  --model PATH   a .gguf, .apr or Hugging Face folder (default: the built-in\n"
     "                 models/qwen2.5-stdlib-tiny.q4_k_m.gguf; a synthetic model when that is missing)\n"
     "  --prompt TEXT  default \"def fibonacci(n):\"; greedy decoding\n"
-    "  -n N           tokens to generate (default 80)\n";
+    "  -n N           tokens to generate (default 80)\n"
+    "  --repeat-penalty R  llama.cpp's repetition penalty on the greedy choice (default 1: plain greedy;\n"
+    "                 a small model repeats itself, 1.2 makes it wander on instead)\n";
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -116,7 +118,7 @@ void print_model(const Model& m, const std::string& origin) {
 }  // namespace
 
 int cmd_demo(int argc, char** argv) {
-  cli::Args args("demo", argc, argv, {"model", "prompt", "n", "threads"}, {"help"});
+  cli::Args args("demo", argc, argv, {"model", "prompt", "n", "threads", "repeat-penalty"}, {"help"});
   if (args.flag("help")) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -204,6 +206,7 @@ int cmd_demo(int argc, char** argv) {
   GenerateOptions generate_options;
   generate_options.max_new_tokens = args.int_or("n", 80);
   generate_options.sampler.temperature = 0;  // greedy
+  generate_options.sampler.repeat_penalty = static_cast<float>(args.double_or("repeat-penalty", 1.0));
   std::printf("run      greedy, %lld tokens, on %s\n---\n%s", static_cast<long long>(generate_options.max_new_tokens),
               session.engine().device().c_str(), prompt.c_str());
   std::fflush(stdout);
