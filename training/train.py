@@ -5,14 +5,19 @@ Run on a GPU machine with PyTorch, transformers and tokenizers (no network neede
 
     python3 training/train.py --tokenizer path/to/tokenizer.json --out OUTDIR [--steps N] [--seed 0]
 
-Data: every .py file of the running interpreter's standard library (sysconfig's 'stdlib' path; no
-site-packages), read as strict UTF-8, files over 1 MB skipped, in sorted path order. A file is held out
-when the first byte of sha1(its path relative to the stdlib) is divisible by 40 (about 2.5%); the rest is
-training text, files joined by <|endoftext|>. The CPython standard library is under the PSF license.
+Data: every .py file of the running interpreter's standard library (sysconfig's 'stdlib' path), and
+of every installed package whose metadata declares an MIT, BSD, Apache, PSF or ISC license (and no GPL),
+read as strict UTF-8, files over 1 MB skipped; package files are taken in the order of sha1(path) while
+the text stays under --max-chars characters. Held out: the standard library
+files for which the first byte of sha1(path relative to the stdlib) is divisible by 40 (about 2.5%); a
+package file with the same text, or whose path ends with a held-out path, is dropped from training.
+The rest is training text, files joined by <|endoftext|>. The held-out passages written out are from
+the CPython standard library (PSF license).
 
 Model: Qwen2ForCausalLM, hidden 256, 6 layers, 4 heads of 64, 2 key/value heads, intermediate 1024,
 the full Qwen vocabulary (151936) with tied embeddings. Tokens that never occur in the training text
-share one embedding row (kept equal after every step): the model is an ordinary Qwen2 checkpoint, and
+(or fewer than --min-count times, raised until at most 96000 rows differ) share one embedding row
+(kept equal after every step): the model is an ordinary Qwen2 checkpoint, and
 OUTDIR holds only the rows that differ, so it fits through a small file transfer.
 training/assemble_hf.py turns OUTDIR into a Hugging Face folder.
 
@@ -23,6 +28,7 @@ Without --steps, the number of steps is chosen from the measured step time to fi
 of training; the chosen number is printed and recorded, and --steps N reproduces the run.
 """
 import argparse
+import glob
 import hashlib
 import json
 import math
@@ -32,6 +38,7 @@ import sys
 import sysconfig
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
@@ -47,26 +54,52 @@ EMBED = "model.embed_tokens.weight"
 ROWS_PER_FILE = 32000  # 32000 x 256 bf16 = 16.4 MB, under the 16 MiB a transferred file may have
 
 
+PERMISSIVE = ("MIT", "BSD", "Apache", "PSF", "Python Software Foundation", "ISC")
+
+
+def read_py(path):
+    """A file's text, or None for files over 1 MB (generated tables), not strict UTF-8, or blank."""
+    if os.path.getsize(path) > 1_000_000:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="strict") as f:
+            text = f.read()
+    except (UnicodeDecodeError, OSError):
+        return None
+    return text if text.strip() else None
+
+
 def stdlib_files():
     root = sysconfig.get_paths()["stdlib"]
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in ("site-packages", "dist-packages", "__pycache__"))
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                files.append(os.path.join(dirpath, name))
-    texts = []
-    for path in sorted(files):
-        if os.path.getsize(path) > 1_000_000:
-            continue
+        files += [os.path.join(dirpath, n) for n in filenames if n.endswith(".py")]
+    texts = [(os.path.relpath(p, root), read_py(p)) for p in sorted(files)]
+    return root, [(rel, t) for rel, t in texts if t is not None]
+
+
+def permissive_package_files():
+    """The .py files of every installed distribution whose metadata declares an MIT, BSD, Apache, PSF or
+    ISC license (License-Expression, License or a 'License ::' classifier), as listed in its RECORD."""
+    site = sysconfig.get_paths()["purelib"]
+    chosen, files = [], []
+    for info in sorted(glob.glob(os.path.join(site, "*.dist-info"))):
         try:
-            with open(path, encoding="utf-8", errors="strict") as f:
-                text = f.read()
-        except (UnicodeDecodeError, OSError):
+            with open(os.path.join(info, "METADATA"), encoding="utf-8", errors="replace") as f:
+                meta = f.read().split("\n\n", 1)[0]
+            with open(os.path.join(info, "RECORD"), encoding="utf-8", errors="replace") as f:
+                record = [line.split(",")[0] for line in f]
+        except OSError:
             continue
-        if text.strip():
-            texts.append((os.path.relpath(path, root), text))
-    return root, texts
+        licenses = [line for line in meta.splitlines()
+                    if line.startswith(("License-Expression:", "License:", "Classifier: License ::"))]
+        if any(("GPL" in l) for l in licenses) or not any(any(k in l for k in PERMISSIVE) for l in licenses):
+            continue
+        chosen.append(os.path.basename(info))
+        files += [os.path.normpath(os.path.join(site, r)) for r in record if r.endswith(".py")]
+    texts = [(os.path.relpath(p, site), read_py(p)) for p in sorted(set(files)) if os.path.isfile(p)]
+    return site, chosen, [(rel, t) for rel, t in texts if t is not None]
 
 
 def is_held_out(rel):
@@ -83,7 +116,8 @@ def window_nll(model, ids, window, stride, device):
         x = torch.tensor(ids[begin:end], device=device).unsqueeze(0)
         logits = model(input_ids=x).logits[0].double()
         logp = torch.log_softmax(logits, dim=-1)
-        for_t = torch.arange(max(prev_end, 1), end, device=device)
+        # A window's first token has no context in it: with stride == window it goes unscored.
+        for_t = torch.arange(max(prev_end, begin + 1), end, device=device)
         if len(for_t):
             total += -logp[for_t - begin - 1, x[0, for_t - begin]].sum().item()
             count += len(for_t)
@@ -141,6 +175,8 @@ def main():
     ap.add_argument("--tokenizer", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--min-count", type=int, default=1)
+    ap.add_argument("--max-chars", type=int, default=200_000_000)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--budget-s", type=float, default=330.0)
     ap.add_argument("--batch", type=int, default=32)
@@ -150,6 +186,8 @@ def main():
     ap.add_argument("--window", type=int, default=512)
     ap.add_argument("--stride", type=int, default=256)
     args = ap.parse_args()
+    if not 0 < args.stride <= args.window:
+        ap.error("--stride must be in [1, --window]")
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(args.seed)
@@ -160,27 +198,43 @@ def main():
 
     tok = Tokenizer.from_file(args.tokenizer)
     root, texts = stdlib_files()
-    train_texts = [t for rel, t in texts if not is_held_out(rel)]
+    site, packages, package_texts = permissive_package_files()
     held = [(rel, t) for rel, t in texts if is_held_out(rel)]
-    train_docs = [e.ids for e in tok.encode_batch(train_texts, add_special_tokens=False)]
+    held_texts = {t for _, t in held}
+    held_paths = tuple("/" + rel for rel, _ in held)
+    train_texts = [t for rel, t in texts if not is_held_out(rel)]
+    package_texts = [(rel, t) for rel, t in package_texts
+                     if t not in held_texts and not ("/" + rel).endswith(held_paths)]
+    budget = args.max_chars - sum(len(t) for t in train_texts)
+    for rel, t in sorted(package_texts, key=lambda rt: hashlib.sha1(rt[0].encode()).digest()):
+        if len(t) <= budget:
+            train_texts.append(t)
+            budget -= len(t)
+    t0 = time.time()
+    train_docs = [np.asarray(e.ids, dtype=np.int64) for k in range(0, len(train_texts), 1000)
+                  for e in tok.encode_batch(train_texts[k:k + 1000], add_special_tokens=False)]
     held_docs = [e.ids for e in tok.encode_batch([t for _, t in held], add_special_tokens=False)]
-    stream = []
-    for ids in train_docs:
-        stream.extend(ids)
-        stream.append(EOT)
-    data = torch.tensor(stream, dtype=torch.int64, device=device)
-    log["data"] = {"stdlib": root, "files": len(texts), "train_files": len(train_texts),
-                   "held_out_files": [rel for rel, _ in held], "train_tokens": len(stream),
-                   "held_out_tokens": sum(len(d) for d in held_docs)}
-    print(json.dumps(log["data"] | {"held_out_files": len(held)}), flush=True)
+    eot = np.asarray([EOT], dtype=np.int64)
+    stream = np.concatenate([x for d in train_docs for x in (d, eot)])
+    data = torch.from_numpy(stream).to(device)
+    log["data"] = {"stdlib": root, "stdlib_files": len(texts), "site_packages": site, "packages": packages,
+                   "package_files": len(package_texts), "train_files": len(train_texts),
+                   "train_chars": sum(len(t) for t in train_texts), "held_out_files": [rel for rel, _ in held],
+                   "train_tokens": len(stream), "held_out_tokens": sum(len(d) for d in held_docs),
+                   "tokenize_seconds": round(time.time() - t0, 1)}
+    print(json.dumps(log["data"] | {"held_out_files": len(held), "packages": len(packages)}), flush=True)
 
     config = Qwen2Config(**CONFIG)
     model = Qwen2ForCausalLM(config).to(device)
     embed = model.model.embed_tokens.weight
-    seen = torch.zeros(config.vocab_size, dtype=torch.bool, device=device)
-    seen[data] = True
+    counts = torch.bincount(data, minlength=config.vocab_size)
+    min_count = args.min_count
+    while int((counts >= min_count).sum()) > 96000:
+        min_count *= 2
+    seen = counts >= min_count
     seen_ids = seen.nonzero().squeeze(1)
     unseen_ids = (~seen).nonzero().squeeze(1)
+    log["min_count"] = min_count
     log["seen_tokens"] = len(seen_ids)
 
     def tie_unseen_rows():
