@@ -46,8 +46,8 @@ constexpr const char* kUsage =
     "                 models/qwen2.5-stdlib-tiny.q4_k_m.gguf; a synthetic model when that is missing)\n"
     "  --prompt TEXT  default \"def fibonacci(n):\"; greedy decoding\n"
     "  -n N           tokens to generate (default 80)\n"
-    "  --repeat-penalty R  llama.cpp's repetition penalty on the greedy choice (default 1: plain greedy;\n"
-    "                 a small model repeats itself, 1.2 makes it wander on instead)\n";
+    "  --repeat-penalty R  llama.cpp's repetition penalty on the greedy choice (default 1.2: a small\n"
+    "                 model decoded by plain greedy (1) soon repeats one token forever)\n";
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -206,8 +206,9 @@ int cmd_demo(int argc, char** argv) {
   GenerateOptions generate_options;
   generate_options.max_new_tokens = args.int_or("n", 80);
   generate_options.sampler.temperature = 0;  // greedy
-  generate_options.sampler.repeat_penalty = static_cast<float>(args.double_or("repeat-penalty", 1.0));
-  std::printf("run      greedy, %lld tokens, on %s\n---\n%s", static_cast<long long>(generate_options.max_new_tokens),
+  generate_options.sampler.repeat_penalty = static_cast<float>(args.double_or("repeat-penalty", 1.2));
+  std::printf("run      greedy (repeat penalty %g), %lld tokens, on %s\n---\n%s",
+              generate_options.sampler.repeat_penalty, static_cast<long long>(generate_options.max_new_tokens),
               session.engine().device().c_str(), prompt.c_str());
   std::fflush(stdout);
   const GenerateResult r = generate(session, tokenizer, tokenizer.encode(prompt, false), generate_options, [](std::string_view s) {
