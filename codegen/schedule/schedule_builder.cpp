@@ -49,6 +49,14 @@ std::string value_name(Value v) {
   return "";
 }
 
+// The original ops an op computes: the names in its location (a fused op's FusedLoc holds the
+// NameLoc of every op it replaced), in order.
+void location_names(mlir::Location loc, std::vector<std::string>& out) {
+  if (auto name = mlir::dyn_cast<mlir::NameLoc>(loc)) out.push_back(name.getName().str());
+  if (auto fused = mlir::dyn_cast<mlir::FusedLoc>(loc))
+    for (mlir::Location inner : fused.getLocations()) location_names(inner, out);
+}
+
 class FunctionScheduler {
  public:
   FunctionScheduler(mlir::func::FuncOp fn, const std::map<std::string, int64_t>& caches, const ScheduleOptions& options)
@@ -68,6 +76,7 @@ class FunctionScheduler {
     for (Operation& op : body) {
       if (mlir::isa<WeightRefOp, mlir::func::ReturnOp>(op)) continue;
       Step step = schedule(&op);
+      location_names(op.getLoc(), step.ops);
       step.scalars = {scalar_T_, Expr{0, 1, 0}};
       scalar_T_ = Expr::tokens();
       if (options_.finish_step) options_.finish_step(step, out.max_tokens);

@@ -367,6 +367,11 @@ TEST(ScheduleBuilder, StepsOfALoweredLayer) {
   ASSERT_EQ(qkv.outputs.size(), 3u);
   EXPECT_EQ(qkv.outputs[1].op, "layers.0.attn.k_proj");
   EXPECT_EQ(qkv.outputs[1].arg, 1 + 1 + 3 + 3 + 1);  // x, gamma, 3 weights, 3 biases, then q, k
+  // The original ops each step computes, from the fused ops' locations.
+  EXPECT_EQ(qkv.ops, (std::vector<std::string>{"layers.0.attn.q_proj", "layers.0.attn.k_proj", "layers.0.attn.v_proj",
+                                               "layers.0.attn_norm"}));
+  EXPECT_EQ(prefill.steps[7].ops, (std::vector<std::string>{"layers.0.mlp.down_proj", "layers.0.mlp_residual"}));
+  EXPECT_EQ(prefill.steps[2].ops, std::vector<std::string>{"layers.0.attn.q_rope"});
   const Step& append = prefill.steps[3];
   EXPECT_EQ(append.spec.kind, KernelKind::KvAppend);
   EXPECT_TRUE(append.spec.rope);
