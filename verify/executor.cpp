@@ -12,7 +12,7 @@ namespace {
 struct SinkRecorder final : reference::ValueRecorder {
   const ValueSink& sink;
   explicit SinkRecorder(const ValueSink& sink) : sink(sink) {}
-  void record(const std::string& name, const reference::Activation& value) override { sink(NamedValue{name, value}); }
+  void record(const std::string& name, const reference::Activation& value) override { sink(NamedValue{name, value, -1, {}, {}}); }
 };
 
 }  // namespace

@@ -34,7 +34,12 @@ int layer_of(std::string_view op) {
 namespace {
 
 std::string shape(const reference::Activation& a) {
-  return "[" + std::to_string(a.rows) + ", " + std::to_string(a.cols) + "]";
+  std::string s = "[";
+  s += std::to_string(a.rows);
+  s += ", ";
+  s += std::to_string(a.cols);
+  s += "]";
+  return s;
 }
 
 // The reference's values of one call, in the order it computed them.
@@ -126,7 +131,7 @@ Verification verify(Executor& reference, std::span<Executor* const> candidates, 
     ReferenceValues ref;
     const reference::Activation logits =
         reference.run(call.function, call.ids, call.pos, [&](NamedValue&& value) { ref.add(std::move(value)); });
-    if (!ref.index.count("logits")) ref.add(NamedValue{"logits", logits});
+    if (!ref.index.count("logits")) ref.add(NamedValue{"logits", logits, -1, {}, {}});
     next = argmax_last_row(logits);
     for (size_t e = 0; e < candidates.size(); ++e) {
       note(call.label() + ": " + candidates[e]->name());
@@ -136,7 +141,7 @@ Verification verify(Executor& reference, std::span<Executor* const> candidates, 
         saw_logits = saw_logits || value.name == "logits";
         check(std::move(value));
       });
-      if (!saw_logits) check(NamedValue{"logits", got});  // a plan without OutputNames: the logits at least
+      if (!saw_logits) check(NamedValue{"logits", got, -1, {}, {}});  // a plan without OutputNames: the logits at least
       v.engines[e].calls.push_back(check.finish(call));
     }
   }
