@@ -20,6 +20,9 @@ struct LoweringPipelineOptions : mlir::PassPipelineOptions<LoweringPipelineOptio
   Option<int64_t> max_tokens{*this, "max-tokens",
                              llvm::cl::desc("the most tokens of one call (prefill chunks); sizes the arena"),
                              llvm::cl::init(512)};
+  Option<std::string> inject_fault{*this, "inject-fault",
+                                   llvm::cl::desc("perturb the ops this pattern names (aprc-inject-fault; for testing verify)"),
+                                   llvm::cl::init("")};
 };
 
 }  // namespace
@@ -33,9 +36,11 @@ void buildOptimizePipeline(mlir::OpPassManager& pm) {
   fn.addPass(createFuseRopeKvAppend());
 }
 
-void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens, const CastFp8Options* fp8) {
+void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens, const CastFp8Options* fp8,
+                           const std::string& inject_fault) {
   buildOptimizePipeline(pm);
   if (fp8) pm.addPass(createCastFp8(*fp8));
+  if (!inject_fault.empty()) pm.addPass(createInjectFault(InjectFaultOptions{inject_fault}));
   pm.addPass(createRepackWeights(RepackWeightsOptions{backend}));
   pm.nest<mlir::func::FuncOp>().addPass(createPlanMemory(PlanMemoryOptions{max_tokens}));
 }
@@ -48,7 +53,7 @@ void registerPassesAndPipelines() {
                                      buildOptimizePipeline);
     const auto lowering = [](Backend backend) {
       return [backend](mlir::OpPassManager& pm, const LoweringPipelineOptions& options) {
-        buildLoweringPipeline(pm, backend, options.max_tokens);
+        buildLoweringPipeline(pm, backend, options.max_tokens, nullptr, options.inject_fault);
       };
     };
     mlir::PassPipelineRegistration<LoweringPipelineOptions>(

@@ -8,9 +8,11 @@
 #include <random>
 #include <regex>
 
+#include "aprc/error.h"
 #include "aprc/interpreter/model_weights.h"
 #include "aprc/ir/builder.h"
 #include "aprc/ir/module.h"
+#include "aprc/passes/pipeline.h"
 #include "aprc/verify/report.h"
 #include "aprc/verify/verify.h"
 #include "ir_fused_module.h"
@@ -170,6 +172,39 @@ TEST(VerifyInterpreter, APromptLongerThanACallIsSplitIntoChunks) {
   ASSERT_EQ(v.calls.size(), 4u);
   EXPECT_EQ(v.calls[2].label(), "prefill of positions [8, 10)");
   EXPECT_TRUE(v.passed());
+}
+
+// aprc-inject-fault after the fusions, as `aprc compile --inject-fault` runs it: the perturbed value
+// carries the name of the fused op that absorbed the named one.
+TEST(VerifyInterpreter, TheInjectFaultPassIsFoundWhereItPerturbs) {
+  TestModelSpec spec;
+  spec.layers = 4;
+  const auto m = make_test_model(spec);
+  const ir::Module original = ir::build_module(m->model);
+  const reference::ModelWeights weights(m->model);
+  for (auto [pattern, named] : {std::pair{"layers.2.mlp.down_proj", "layers.2.mlp_residual"},
+                                std::pair{"layers.*.attn.v_proj", "layers.0.attn.v_proj"},
+                                std::pair{"layers.3.attn.q_rope", "layers.3.attn.q_rope"}}) {
+    SCOPED_TRACE(pattern);
+    ir::Module faulty = ir::parse_module(original.print(), "faulty.mlir");
+    passes::run_pipeline(faulty, std::string("aprc-optimize,aprc-inject-fault{op=") + pattern + "}");
+    InterpreterExecutor reference(original, weights, "reference");
+    InterpreterExecutor candidate(faulty, weights, "faulty");
+    Executor* candidates[] = {&candidate};
+    const Verification v = verify(reference, candidates, random_ids(5, 301, 8), VerifyOptions{1e-5, 1});
+    const EngineCheck& e = v.engines[0];
+    ASSERT_TRUE(e.failure);
+    EXPECT_EQ(e.failed_op()->op, named);
+    EXPECT_EQ(e.failure->call, 0u);
+  }
+  // A pattern that names nothing is an error, not a plan without a fault.
+  ir::Module faulty = ir::parse_module(original.print(), "faulty.mlir");
+  try {
+    passes::run_pipeline(faulty, "aprc-optimize,aprc-inject-fault{op=layers.9.mlp.down_proj}");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no op is named 'layers.9.mlp.down_proj'"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

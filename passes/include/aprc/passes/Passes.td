@@ -138,4 +138,25 @@ def PlanMemory : Pass<"aprc-plan-memory", "::mlir::func::FuncOp"> {
   ];
 }
 
+//===-------------------------------------------------------------------------------------------===//
+// Testing aids
+//===-------------------------------------------------------------------------------------------===//
+
+def InjectFault : Pass<"aprc-inject-fault", "::mlir::ModuleOp"> {
+  let summary = "Perturb the value of the ops a pattern names (y = x + silu(x)), for testing aprc verify";
+  let description = [{
+    After each op with results whose name matches `op` (a pattern where `*` matches any run of
+    characters: `layers.2.mlp.down_proj`, `layers.*.mlp_residual`), the pass adds `aprc.silu` and
+    `aprc.add` computing `x + silu(x)`, gives that value the op's name and renames the op's own
+    result to `NAME.unperturbed`. A result matches by the name it carries (its `result_names`
+    entry, or the op's NameLoc); where none does, every result of an op whose location names a
+    match (a fused op that absorbed the named op). A pattern that names no op is an error.
+    `aprc compile --inject-fault PATTERN` runs it
+    after the fusions; plans never carry it otherwise.
+  }];
+  let options = [
+    Option<"op", "op", "std::string", "\"\"", "the op names to perturb (a pattern, `*` for any run of characters)">
+  ];
+}
+
 #endif  // APRC_PASSES_TD

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "aprc/formats/layouts.h"
 #include "mlir/Pass/Pass.h"
@@ -22,9 +23,10 @@ void buildOptimizePipeline(mlir::OpPassManager& pm);
 // From the frontend's module to what the schedule builder for `backend` reads: the fusions, the
 // fp8 cast when `fp8` is given (after the fusions, whose fused ops then carry the fp8 activation
 // attribute, and before the layouts, which then lay out the fp8 weights), the weight layouts of
-// `backend`, and the memory plan for calls of up to `max_tokens` tokens.
+// `backend`, and the memory plan for calls of up to `max_tokens` tokens. With `inject_fault`,
+// aprc-inject-fault perturbs the ops it names before the layouts (a testing aid for aprc verify).
 void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens,
-                           const CastFp8Options* fp8 = nullptr);
+                           const CastFp8Options* fp8 = nullptr, const std::string& inject_fault = "");
 
 // Registers every pass and the pipelines aprc-optimize, aprc-lower-cpu and aprc-lower-cuda with
 // MLIR's registry (for aprc-opt and textual pipelines). Safe to call more than once.
