@@ -30,7 +30,9 @@ std::string weight_token(const WeightDesc& w) {
   return s + "_" + std::to_string(w.rows) + "x" + std::to_string(w.cols);
 }
 
-const char* kind_token(KernelKind kind) {
+}  // namespace
+
+const char* kernel_kind_name(KernelKind kind) {
   switch (kind) {
     case KernelKind::Embedding: return "embedding";
     case KernelKind::RmsNorm: return "rms_norm";
@@ -42,15 +44,14 @@ const char* kind_token(KernelKind kind) {
     case KernelKind::Mul: return "mul";
     case KernelKind::Add: return "add";
   }
-  throw_internal("KernelSpec::name: unknown kernel kind");
+  throw_internal("unknown kernel kind");
 }
 
-}  // namespace
 
 // Every field that changes the generated code appears in the name, and only those of the kind, so
 // two specs that compute the same thing share one kernel and two that differ never do.
 std::string KernelSpec::name() const {
-  std::string n = kind_token(kind);
+  std::string n = kernel_kind_name(kind);
   const std::string dims = "_h" + std::to_string(heads) + "_kv" + std::to_string(kv_heads) + "_d" +
                            std::to_string(head_dim);
   switch (kind) {

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
       {"logits", "write the logits of every prompt position", aprc::cli::cmd_logits_plan},
       {"perplexity", "perplexity of a text file (sliding window)", aprc::cli::cmd_perplexity_plan},
       {"bench", "prefill and decode speed against the measured memory bandwidth", aprc::cli::cmd_bench},
+      {"kernels", "a plan's kernels: the ops they implement, their source, registers and shared memory",
+       aprc::cli::cmd_kernels},
       {"tokenize", "print the token ids of a text (the plan's tokenizer)", aprc::cmd_tokenize},
       {"detokenize", "print the text of token ids", aprc::cmd_detokenize},
       {"version", "print the version", aprc::cmd_version},

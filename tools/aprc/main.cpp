@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
          return aprc::cli::dispatch_on_plan(argc, argv, aprc::cli::cmd_perplexity_plan, kPerplexityModel);
        }},
       {"bench", "prefill and decode speed of a plan against the measured memory bandwidth", aprc::cli::cmd_bench},
+      {"kernels", "a plan's kernels: the ops they implement, their source, registers and shared memory",
+       aprc::cli::cmd_kernels},
   };
   return aprc::cli::run_main("aprc", argc, argv, kCommands);
 }

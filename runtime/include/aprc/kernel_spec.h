@@ -70,6 +70,9 @@ enum class KernelKind {
   Add,
 };
 
+// "embedding", "rms_norm", "linear", ...: the kind as kernel names and tools spell it.
+const char* kernel_kind_name(KernelKind kind);
+
 enum class Epilogue { None, SwiGLU, Residual };
 
 struct KernelSpec {
