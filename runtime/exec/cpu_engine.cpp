@@ -10,6 +10,7 @@
 #include "aprc/thread_pool.h"
 #include "exec/host_buffer.h"
 #include "exec/memory_bandwidth.h"
+#include "exec/peak_flops.h"
 
 namespace aprc {
 namespace {
@@ -90,6 +91,7 @@ class CpuEngine final : public Engine {
     bw.roofline = "read: sums of a 512 MiB buffer on " + std::to_string(pool_.size()) + " threads, best of 5";
     return bw;
   }
+  double measure_peak_gflops() override { return aprc::measure_peak_gflops(pool_); }
   int64_t context() const override { return context_; }
   void set_step_observer(StepObserver* observer) override { observer_ = observer; }
 

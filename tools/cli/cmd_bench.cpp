@@ -6,6 +6,7 @@
 #include "aprc/bench.h"
 #include "aprc/error.h"
 #include "aprc/runtime.h"
+#include "kernel_profile.h"
 #include "plan_commands.h"
 
 namespace aprc::cli {
@@ -13,34 +14,32 @@ namespace aprc::cli {
 int cmd_bench(int argc, char** argv) {
   std::set<std::string> values = {"prompt-len", "gen"};
   for (const auto& f : engine_value_flags()) values.insert(f);
-  Args args("bench", argc, argv, values, {"json", "help"});
+  Args args("bench", argc, argv, values, {"json", "help", "per-kernel"});
   if (args.flag("help")) {
-    std::printf("usage: aprc bench PLAN [--prompt-len 512] [--gen 128] [--json] [options]\n"
+    std::printf("usage: aprc bench PLAN [--prompt-len 512] [--gen 128] [--per-kernel] [--json] [options]\n"
                 "Prefills --prompt-len tokens, decodes --gen more, and compares decode with the memory\n"
-                "bandwidth measured in the same run (progress on stderr).\n%s",
+                "bandwidth measured in the same run (progress on stderr).\n"
+                "  --per-kernel           each kernel's time in a decode step (--gen steps averaged, default 16)\n"
+                "                         and in one prefill call (--prompt-len tokens, default 128), with the\n"
+                "                         bytes and flops it must move and do against the measured bandwidth\n"
+                "                         and arithmetic peak, and where the step's time goes\n%s",
                 engine_options_help());
     return 0;
   }
   args.expect_positionals(1, 1);
   const std::string path = plan_path_argument(args, "bench");
+  if (args.flag("per-kernel")) return bench_per_kernel(args, path);
   BenchOptions options;
   options.prompt_len = args.int_or("prompt-len", 512);
   options.gen = args.int_or("gen", 128);
 
-  auto progress = [](std::string_view what) {
-    std::fprintf(stderr, "aprc bench: %.*s\n", static_cast<int>(what.size()), what.data());
-  };
-  auto plan = Plan::open(path);
-  if (plan->synthetic()) {
-    progress("generating the synthetic weights (" + std::to_string(plan->weights_size() >> 20) + " MiB)");
-    plan->weights();
-  }
+  auto plan = open_plan_for_bench(path);
   const std::string engine = args.value_or("engine", default_engine(*plan));
   EngineOptions engine_options = parse_engine_options(args);
   if (engine_options.context == 0)  // a KV cache as large as the run needs, not the plan's maximum
     engine_options.context = std::min(plan->manifest().kv_cache.max_context, options.prompt_len + options.gen);
   Session session(plan, open_engine(plan, engine, engine_options));
-  const BenchResult r = run_bench(session, options, progress);
+  const BenchResult r = run_bench(session, options, bench_progress);
 
   if (args.flag("json")) {
     nlohmann::json j = {{"prefill_tok_s", r.prefill_tok_s},

@@ -1,5 +1,7 @@
 #include "plan_commands.h"
 
+#include <cstdio>
+
 #include "aprc/error.h"
 #include "aprc/plan.h"
 
@@ -36,6 +38,19 @@ std::string plan_path_argument(const Args& args, const char* command) {
     throw_bad_input(path + ": not a plan (aprc " + std::string(command) + " runs compiled plans)");
   }
   return path;
+}
+
+void bench_progress(std::string_view what) {
+  std::fprintf(stderr, "aprc bench: %.*s\n", static_cast<int>(what.size()), what.data());
+}
+
+std::shared_ptr<const Plan> open_plan_for_bench(const std::string& path) {
+  auto plan = Plan::open(path);
+  if (plan->synthetic()) {
+    bench_progress("generating the synthetic weights (" + std::to_string(plan->weights_size() >> 20) + " MiB)");
+    plan->weights();
+  }
+  return plan;
 }
 
 }  // namespace aprc::cli

@@ -3,10 +3,13 @@
 // command when an argument names a plan file.
 #pragma once
 
+#include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "aprc/engine.h"
+#include "aprc/plan.h"
 #include "args.h"
 
 namespace aprc::cli {
@@ -29,5 +32,12 @@ EngineOptions parse_engine_options(const Args& args);
 
 // The plan named by a command's first argument, refused with a hint when it is a model file.
 std::string plan_path_argument(const Args& args, const char* command);
+
+// `aprc bench`'s progress lines on stderr.
+void bench_progress(std::string_view what);
+
+// Opens a plan to benchmark: a synthetic plan's weights are generated now (with a progress line),
+// not inside the first timed call.
+std::shared_ptr<const Plan> open_plan_for_bench(const std::string& path);
 
 }  // namespace aprc::cli

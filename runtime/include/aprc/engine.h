@@ -93,6 +93,11 @@ class Engine {
   // Measures the bandwidth of the memory the weights live in, with the engine's own threads or
   // device, now (it takes about a second and a buffer of a few hundred MB).
   virtual MemoryBandwidth measure_memory_bandwidth() = 0;
+
+  // Measures the device's fp32 arithmetic peak in GFLOP/s (an FMA counts 2) with the engine's own
+  // threads or device, now (about a second); 0 when the engine cannot tell. `aprc bench
+  // --per-kernel` holds compute-bound kernels to it.
+  virtual double measure_peak_gflops() { return 0; }
 };
 
 // Opens an engine of `kind` ("cpu" or "cuda") for `plan`. Refuses (Error(BadInput), naming the plan)

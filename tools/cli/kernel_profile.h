@@ -1,0 +1,73 @@
+// `aprc bench PLAN --per-kernel`: each kernel's time in a decode step (and in one prefill call),
+// timed step by step through the engine's StepObserver (the CPU engine reads a clock around each
+// step; the CUDA engine records events), next to the bytes it must move and the arithmetic it must
+// do, against the memory bandwidth and fp32 peak measured in the same run: a roofline per kernel,
+// and a summary of where the step's time goes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "aprc/engine.h"
+#include "aprc/plan.h"
+#include "args.h"
+
+namespace aprc::cli {
+
+// What a step must move and compute at least, for a call of T tokens at position pos: every weight
+// it binds once (an embedding table only for the rows looked up), its activations read and
+// written once, the KV cache positions attention reads once; a multiply-add counts 2 flops.
+struct StepCost {
+  double weight_bytes = 0;
+  double cache_bytes = 0;       // KV cache read and written
+  double activation_bytes = 0;  // activations read and written
+  double flops = 0;
+  double bytes() const { return weight_bytes + cache_bytes + activation_bytes; }
+};
+StepCost step_cost(const Step& step, const PlanManifest& manifest, int64_t T, int64_t pos);
+
+struct KernelProfile {
+  std::string kernel;
+  KernelKind kind = KernelKind::Add;
+  int calls = 0;         // steps of the call that use it
+  double seconds = 0;    // their time, per call of the function
+  StepCost cost;         // theirs, summed
+};
+
+struct CallProfile {
+  std::string function;
+  int64_t T = 0, pos = 0;
+  int repeats = 0;             // calls averaged
+  double timed_seconds = 0;    // the sum of the steps' times (each step timed alone)
+  double wall_seconds = 0;     // one call without timing
+  std::vector<KernelProfile> kernels;  // slowest first
+};
+
+struct PerKernelOptions {
+  int64_t prompt_len = 128;  // the prefill call profiled (at most the function's max_tokens)
+  int64_t decode_steps = 16; // decode calls averaged (after the prompt)
+};
+
+struct PerKernelResult {
+  std::string engine, device;
+  MemoryBandwidth bandwidth;
+  double peak_gflops = 0;  // 0: the engine cannot measure it
+  CallProfile decode, prefill;
+};
+
+PerKernelResult profile_kernels(Engine& engine, const Plan& plan, const PlanTarget& target,
+                                const PerKernelOptions& options,
+                                const std::function<void(std::string_view)>& progress);
+
+void print_per_kernel(const PerKernelResult& r, const std::string& plan_path);
+nlohmann::json per_kernel_json(const PerKernelResult& r);
+
+// The command: `aprc bench PLAN --per-kernel` (cmd_bench.cpp hands over its parsed flags).
+int bench_per_kernel(const Args& args, const std::string& plan_path);
+
+}  // namespace aprc::cli
