@@ -133,6 +133,32 @@ std::vector<uint8_t> repack(WeightLayout layout, const TensorView& row_major) {
   throw_internal("repack: unknown layout");
 }
 
+std::vector<uint8_t> unpack(WeightLayout layout, const TensorView& packed) {
+  switch (layout) {
+    case WeightLayout::RowMajor:
+      return {packed.bytes.begin(), packed.bytes.end()};
+    case WeightLayout::CpuR16: {
+      const DType dt = packed.dtype;
+      const int64_t rows = packed.rows(), cols = packed.cols();
+      const auto in_bytes = layout_bytes(layout, dt, rows, cols);
+      const auto out_bytes = tensor_bytes(dt, packed.shape);
+      if (!out_bytes || !in_bytes) throw_internal(std::string("unpack: cpu_r16 cannot hold ") + dtype_name(dt));
+      check_view("unpack", layout, packed, *in_bytes);
+      const FormatInfo& f = format_info(dt);
+      const int64_t blocks = cols / f.block_weights, tile = kR16 * f.block_bytes;
+      std::vector<uint8_t> out(*out_bytes);
+      std::vector<uint8_t> tile_copy(tile);  // r16_transfer reads the tile through a mutable pointer
+      for (int64_t row = 0; row < rows; ++row)
+        for (int64_t b = 0; b < blocks; ++b) {
+          std::memcpy(tile_copy.data(), packed.bytes.data() + ((row / kR16) * blocks + b) * tile, tile);
+          r16_transfer(dt, tile_copy.data(), int(row % kR16), out.data() + (row * blocks + b) * f.block_bytes, false);
+        }
+      return out;
+    }
+  }
+  throw_internal("unpack: unknown layout");
+}
+
 void dequantize_rows_in_layout(WeightLayout layout, const TensorView& view, int64_t row_begin,
                                int64_t row_end, float* out) {
   switch (layout) {

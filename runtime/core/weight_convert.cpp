@@ -100,9 +100,12 @@ std::vector<uint8_t> convert_weight(const TensorView& source, DType target, Scal
   std::vector<uint8_t> bytes;
   if (same_values(source, target, scales)) {
     // Only the layout differs: move the bytes, never re-quantize.
-    if (source_layout != WeightLayout::RowMajor)
-      throw_internal(what + ": rearranging one target layout into another is not supported (repack from row_major)");
-    row_major.bytes = source.bytes.first(*source_bytes);
+    if (source_layout != WeightLayout::RowMajor) {
+      bytes = unpack(source_layout, TensorView{source.dtype, source.shape, source.bytes.first(*source_bytes), source.scales});
+      row_major.bytes = bytes;
+    } else {
+      row_major.bytes = source.bytes.first(*source_bytes);
+    }
   } else {
     bytes.resize(*row_major_bytes);
     if (target == DType::FP8_E4M3) {

@@ -148,6 +148,27 @@ TEST(WeightConvert, VectorsAndUnchangedTypes) {
                              WeightLayout::RowMajor));
 }
 
+// A weight in a target layout goes back to row_major byte for byte (unpack, repack's inverse; rows
+// not a multiple of cpu_r16's 16 included), and on to another encoding from there.
+TEST(WeightConvert, PackedLayoutsGoBackToRowMajorLosslessly) {
+  for (DType dt : {DType::Q8_0, DType::Q5_0, DType::Q4_K, DType::Q6_K})
+    for (int64_t rows : {1, 16, 37}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + ", " + std::to_string(rows) + " rows");
+      const int64_t cols = format_info(dt).block_weights * 3;
+      const std::vector<float> x = normal_values(rows, cols, static_cast<uint32_t>(rows) * 31 + 5);
+      const std::vector<uint8_t> rm = stored(dt, x, rows, cols);
+      const std::vector<uint8_t> packed = repack(WeightLayout::CpuR16, TensorView{dt, {rows, cols}, rm});
+      ASSERT_NE(packed, rm);
+      const TensorView view{dt, {rows, cols}, packed};
+      EXPECT_EQ(unpack(WeightLayout::CpuR16, view), rm);
+      EXPECT_EQ(convert_weight(view, dt, ScaleGranularity::PerChannel, WeightLayout::RowMajor, WeightLayout::CpuR16), rm);
+      const std::vector<uint8_t> f32 =
+          convert_weight(view, DType::F32, ScaleGranularity::PerChannel, WeightLayout::RowMajor, WeightLayout::CpuR16);
+      EXPECT_EQ(f32, convert_weight(TensorView{dt, {rows, cols}, rm}, DType::F32, ScaleGranularity::PerChannel,
+                                    WeightLayout::RowMajor));
+    }
+}
+
 TEST(WeightConvert, RefusesShapesTheTargetCannotHold) {
   const auto bytes = stored(DType::F32, normal_values(2, 96, 1), 2, 96);
   const TensorView view{DType::F32, {2, 96}, bytes};

@@ -48,6 +48,10 @@ std::optional<uint64_t> layout_bytes(WeightLayout layout, DType dtype, int64_t r
 // Rearranges a row_major tensor into `layout`.
 std::vector<uint8_t> repack(WeightLayout layout, const TensorView& row_major);
 
+// The inverse of repack: a tensor stored in `layout` ([rows, cols] in `packed`'s shape) rearranged
+// back into row_major bytes, losslessly (aprc verify gives the reference the original weights).
+std::vector<uint8_t> unpack(WeightLayout layout, const TensorView& packed);
+
 // Dequantizes rows [row_begin, row_end) of a tensor stored in `layout`.
 void dequantize_rows_in_layout(WeightLayout layout, const TensorView& view, int64_t row_begin,
                                int64_t row_end, float* out);
