@@ -74,6 +74,17 @@ class Stages {
   CompileSummary& summary_;
 };
 
+// A backend's lowering pipeline ("aprc-lower-X{max-tokens=N}", whose options are the lowering
+// pipelines' own) with aprc-inject-fault's pattern added to its options.
+std::string with_fault(std::string pipeline, const std::string& pattern) {
+  if (pattern.empty()) return pipeline;
+  if (pattern.find_first_of(" \t\n{}=,") != std::string::npos)
+    throw_bad_input("aprc compile: --inject-fault '" + pattern + "': an op name pattern has no spaces, braces, '=' or ','");
+  if (pipeline.empty() || pipeline.back() != '}') throw_internal("with_fault: a lowering pipeline without options: " + pipeline);
+  pipeline.insert(pipeline.size() - 1, " inject-fault=" + pattern);
+  return pipeline;
+}
+
 }  // namespace
 
 CompileSummary compile_plan(const Model& model, const std::string& path, const CompileOptions& options,
@@ -100,8 +111,16 @@ CompileSummary compile_plan(const Model& model, const std::string& path, const C
         t.backend == Backend::Cpu ? make_cpu_backend(options) : make_cuda_backend(t, options);
     ir::Module lowered = ir::parse_module(reference, model.path);
     stages.run("passes (" + name + ")", [&] {
-      passes::run_pipeline(lowered, backend->lowering_pipeline(options.max_tokens),
-                           {options.print_ir_after_all, options.timing});
+      try {
+        passes::run_pipeline(lowered, with_fault(backend->lowering_pipeline(options.max_tokens), options.inject_fault),
+                             {options.print_ir_after_all, options.timing});
+      } catch (const Error& e) {
+        // The one way the user's input fails the pipeline: a pattern that names no op.
+        if (options.inject_fault.empty() || std::string_view(e.what()).find("aprc-inject-fault:") == std::string_view::npos)
+          throw;
+        throw_bad_input("aprc compile: --inject-fault " + options.inject_fault + ": no op of the " + name +
+                        " target's IR is named that (aprc compile MODEL --emit ir shows the names)");
+      }
     });
 
     std::map<std::string, int64_t> index;

@@ -43,7 +43,9 @@ constexpr const char* kUsage =
     "  --fp8-scales S      per-channel (the default) or per-tensor\n"
     "  --fp8-activations per-token  prefill activations quantized to e4m3 per token too\n"
     "  --emit ir           print the aprc MLIR module (weights by symbol, every op named) to stdout or OUT\n"
-    "  --quiet             no progress on stderr\n";
+    "  --quiet             no progress on stderr\n"
+    "  --inject-fault OP   testing aprc verify: perturb the value of the ops this pattern names (`*` for any\n"
+    "                      run of characters, e.g. layers.2.mlp.down_proj), y = x + silu(x); recorded in the plan\n";
 
 void write_text(const std::optional<std::string>& path, const std::string& text) {
   if (!path) {
@@ -58,7 +60,8 @@ void write_text(const std::optional<std::string>& path, const std::string& text)
 }  // namespace
 
 int cmd_compile(int argc, char** argv) {
-  std::set<std::string> values{"emit", "o", "target", "max-tokens", "synthetic", "seed", "tokenizer", "weights"};
+  std::set<std::string> values{"emit", "o", "target", "max-tokens", "synthetic", "seed", "tokenizer", "weights",
+                                "inject-fault"};
   values.insert(std::begin(kFp8Flags), std::end(kFp8Flags));
   cli::Args args("compile", argc, argv, values, {"help", "print-ir-after-all", "mlir-timing", "int8-activations", "quiet"});
   if (args.flag("help")) {
@@ -86,6 +89,11 @@ int cmd_compile(int argc, char** argv) {
     const Fp8Options fp8 = Fp8Options::from_args(args);
     options.weight_pipeline = fp8.pipeline();
     options.recorded["weights"] = fp8.description();
+  }
+  if (auto fault = args.value("inject-fault")) {
+    if (fault->empty()) throw_bad_input("aprc compile: --inject-fault needs an op name pattern");
+    options.inject_fault = *fault;
+    options.recorded["inject_fault"] = *fault;
   }
 
   Model model;

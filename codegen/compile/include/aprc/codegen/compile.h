@@ -45,6 +45,9 @@ struct CompileOptions {
   // fp8: aprc-cast-fp8{...}); the plan's reference IR is the module after it, so that aprc verify
   // compares the plan with the interpreter running the same weight types.
   std::string weight_pipeline;
+  // A testing aid for aprc verify: aprc-inject-fault perturbs the ops this pattern names (`*` for any
+  // run of characters), after the fusions, in every target. Empty: none (the default).
+  std::string inject_fault;
   // A synthetic model: the plan stores this instead of the weights, and the runtime generates them.
   std::optional<SyntheticInfo> synthetic;
   nlohmann::json recorded = nlohmann::json::object();  // the options as given, for the manifest
