@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
       {"import", "convert a model to APR v2 or GGUF, kept or quantized (--quant q4_k_m)", aprc::cmd_import},
 #ifdef APRC_WITH_COMPILER
       {"compile", "compile a model into a plan (--emit ir: print its aprc module)", aprc::cmd_compile},
-      {"verify", "check what a model computes (--report: stored and fp8 weights against f32)", aprc::cmd_verify},
+      {"verify", "check a plan's engines against the reference interpreter, op by op (--report: fp8 weights)",
+       aprc::cmd_verify},
 #endif
       // run and logits take a plan (the compiled code) or a model file (the reference interpreter).
       {"run", "generate text from a prompt",

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# aprc verify, aprc kernels and aprc bench --per-kernel end to end on CPU plans: a clean plan passes
+# (exit 0, every op listed, prefill and decode checked); a plan compiled with --inject-fault on layer
+# 2's down projection fails (exit 1) at exactly the value that op computes, with nothing over
+# tolerance before it. On the synthetic tiny preset (no files needed) and, when present, on the
+# GGUF fixture. Usage: verify_cli_test.sh APRC FIXTURES_DIR
+set -uo pipefail
+aprc=$1
+fixtures=${APRC_FIXTURES:-$2}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# On the CPU the down projection is fused with the residual add: the value it computes is named
+# layers.2.mlp_residual (the fused op's result name), and that is what verify must name.
+fault=layers.2.mlp.down_proj
+fault_value=layers.2.mlp_residual
+
+check_model() {  # NAME, then aprc compile's model arguments
+  local name=$1
+  shift
+  local clean=$tmp/$name.plan faulty=$tmp/$name-fault.plan
+  "$aprc" compile "$@" -o "$clean" --target cpu --quiet > /dev/null || { fail "$name: compile"; return; }
+  "$aprc" compile "$@" -o "$faulty" --target cpu --quiet --inject-fault "$fault" > /dev/null ||
+    { fail "$name: compile --inject-fault $fault"; return; }
+
+  # The clean plan: exit 0, a PASS verdict on the last line, every op within tolerance.
+  "$aprc" verify "$clean" --quiet > "$tmp/$name.txt"
+  local rc=$?
+  [ $rc -eq 0 ] || fail "$name: verify of the clean plan exits $rc, not 0: $(tail -1 "$tmp/$name.txt")"
+  tail -1 "$tmp/$name.txt" | grep -q '^PASS: cpu within' || fail "$name: verdict: $(tail -1 "$tmp/$name.txt")"
+  "$aprc" verify "$clean" --quiet --json --decode 3 > "$tmp/$name.json"
+  rc=$?
+  [ $rc -eq 0 ] || fail "$name: verify --json of the clean plan exits $rc"
+  python3 - "$tmp/$name.json" <<'PY' || fail "$name: verify --json of the clean plan"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["passed"], j["verdict"]
+functions = [c["function"] for c in j["calls"]]
+assert functions[0] == "prefill" and functions.count("decode") == 3, functions
+e = j["engines"][0]
+assert e["engine"] == "cpu" and e["passed"], e.get("first_failure")
+ops = {o["op"]: o for o in e["ops"]}
+for layer in range(4):
+    for op in ("attn.q_proj", "attn.attention", "attn_residual", "mlp_residual"):
+        assert f"layers.{layer}.{op}" in ops, (layer, op)
+assert "logits" in ops and "embed" in ops
+for o in e["ops"]:
+    assert o["ok"] and o["max_rel"] <= j["tolerance"] and o["cosine"] > 0.9999, o
+# every call compared the values, not only the logits
+for c in e["calls"]:
+    assert len(c["ops"]) == len(e["ops"]), (c["call"], len(c["ops"]))
+PY
+
+  # The faulty plan: exit 1, the first op over tolerance is the perturbed value, in the first call,
+  # and every op computed before it (in that call) is within tolerance.
+  "$aprc" verify "$faulty" --quiet --json > "$tmp/$name-fault.json"
+  rc=$?
+  [ $rc -eq 1 ] || fail "$name: verify of the faulty plan exits $rc, not 1"
+  python3 - "$tmp/$name-fault.json" "$fault_value" <<'PY' || fail "$name: verify of the faulty plan"
+import json, sys
+j = json.load(open(sys.argv[1]))
+want = sys.argv[2]
+assert not j["passed"] and j["verdict"].startswith("FAIL: cpu: first op over tolerance: " + want + " "), j["verdict"]
+e = j["engines"][0]
+f = e["first_failure"]
+assert f["op"] == want and f["call"] == 0 and f["error"]["max_rel"] > 1e-2, f
+first = e["calls"][0]["ops"]
+names = [o["op"] for o in first]
+i = names.index(want)
+for o in first[:i]:
+    assert o["max_rel"] <= j["tolerance"], ("before the fault", o)
+# the value the fault perturbs is the fused down projection's: the same name with .unperturbed is
+# what the fused kernel stores, and the reference never computes it
+assert want + ".unperturbed" not in names
+PY
+  "$aprc" verify "$faulty" --quiet > "$tmp/$name-fault.txt"
+  grep -q "^  $fault_value .*over tolerance <- first" "$tmp/$name-fault.txt" ||
+    fail "$name: the table does not mark $fault_value as the first op over tolerance"
+
+  # aprc kernels: every kernel with its ops and its MLIR; the down projection in one kernel.
+  "$aprc" kernels "$clean" --json > "$tmp/$name-kernels.json" || fail "$name: kernels --json"
+  python3 - "$tmp/$name-kernels.json" "$fault" <<'PY' || fail "$name: kernels --json content"
+import json, sys
+j = json.load(open(sys.argv[1]))
+(t,) = j["targets"]
+assert t["name"] == "cpu" and t["kernels"], t.keys()
+holders = []
+for k in t["kernels"]:
+    assert k["ops"], k["name"]
+    assert k["source"].lstrip().startswith("func.func @" + k["name"] + "("), k["name"]
+    assert k["source"].count("{") == k["source"].count("}"), k["name"]
+    if sys.argv[2] in k["ops"]:
+        holders.append(k["name"])
+    assert sum(k["steps"].values()) >= 1, k["name"]
+assert len(holders) == 1, holders
+PY
+}
+
+check_model synthetic --synthetic tiny
+if [ -f "$fixtures/qwen2-tiny-q4km.gguf" ]; then
+  check_model fixture "$fixtures/qwen2-tiny-q4km.gguf"
+else
+  echo "note: $fixtures/qwen2-tiny-q4km.gguf not found; checked the synthetic model only"
+fi
+
+# aprc bench --per-kernel: every kernel timed, bytes and flops counted, the peaks measured.
+"$aprc" bench "$tmp/synthetic.plan" --per-kernel --json --prompt-len 9 --gen 3 > "$tmp/bench.json" 2> /dev/null ||
+  fail "bench --per-kernel"
+python3 - "$tmp/bench.json" <<'PY' || fail "bench --per-kernel --json content"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["engine"] == "cpu" and j["mem_bandwidth_gbs"] > 0 and j["peak_gflops"] > 0, j
+for call, tokens in (("decode", 1), ("prefill", 9)):
+    p = j[call]
+    assert p["tokens"] == tokens and p["kernels"], (call, p["tokens"])
+    total = sum(k["seconds"] for k in p["kernels"])
+    assert abs(total - p["timed_seconds"]) <= 1e-9 + 1e-6 * total, (call, total, p["timed_seconds"])
+    for k in p["kernels"]:
+        assert k["seconds"] > 0 and k["calls"] >= 1, k
+        assert k["weight_bytes"] + k["cache_bytes"] + k["activation_bytes"] > 0, k
+        if k["kind"] == "linear":
+            assert k["flops"] > 0 and k["weight_bytes"] > 0, k
+PY
+
+# Bad input: one line, exit 2.
+"$aprc" verify "$tmp/missing.plan" > /dev/null 2> "$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] || fail "verify of a missing plan: exit $rc, $(cat "$tmp/err")"
+"$aprc" verify "$tmp/synthetic.plan" --engines gpu > /dev/null 2> "$tmp/err"
+rc=$?
+[ $rc -eq 2 ] || fail "verify --engines gpu: exit $rc"
+"$aprc" compile --synthetic tiny -o "$tmp/x.plan" --quiet --inject-fault layers.9.mlp.down_proj > /dev/null 2> "$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "layers.9.mlp.down_proj" "$tmp/err" || fail "--inject-fault naming no op: exit $rc, $(cat "$tmp/err")"
+
+if [ $failures -ne 0 ]; then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "verify CLI: all checks passed"
