@@ -51,6 +51,7 @@ std::string describe(const KernelSpec& s) {
   if (s.head_dim) parts.push_back("head_dim " + std::to_string(s.head_dim));
   if (s.rope) parts.push_back("rope");
   if (s.int8_activations) parts.push_back("int8 activations in prefill");
+  if (s.fp8_activations) parts.push_back("fp8 activations per token in prefill");
   if (s.cols && s.kind != KernelKind::Linear) parts.push_back(std::to_string(s.cols) + " columns");
   for (size_t i = 0; i < parts.size(); ++i) d += (i ? ", " : ": ") + parts[i];
   return d;
