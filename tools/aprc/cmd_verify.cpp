@@ -3,15 +3,14 @@
 // a table per layer, the first op over tolerance, exit 1 on a failure and 0 with a one-line verdict.
 // A model file is compiled first, into a temporary plan for the engines asked for. --report: the
 // accuracy report of the stored and fp8 weights (cmd_verify_report.cpp).
-#include <unistd.h>
-
 #include <cstdio>
-#include <filesystem>
 #include <iterator>
+#include <optional>
 #include <random>
 #include <set>
 
 #include "../cli/args.h"
+#include "../cli/temp_path.h"
 #include "aprc/codegen/compile.h"
 #include "aprc/error.h"
 #include "aprc/model.h"
@@ -72,28 +71,6 @@ std::vector<std::string> parse_engines(const std::string& text) {
   return engines;
 }
 
-// A plan file that is removed when the command ends.
-class TemporaryPlan {
- public:
-  TemporaryPlan() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "aprc-verify-XXXXXX").string();
-    const int fd = mkstemp(pattern.data());
-    if (fd < 0) throw_bad_input(pattern + ": cannot create a temporary file for the plan");
-    close(fd);
-    marker_ = pattern;
-    path_ = pattern + ".plan";
-  }
-  ~TemporaryPlan() {
-    std::error_code ignored;
-    std::filesystem::remove(path_, ignored);
-    std::filesystem::remove(marker_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string marker_, path_;
-};
-
 std::vector<int32_t> plan_prompt_ids(const cli::Args& args, const Plan& plan, const std::string& path) {
   const PlanManifest& m = plan.manifest();
   if (args.value("prompt") && args.value("ids")) throw_bad_input("aprc verify: give --prompt or --ids, not both");
@@ -151,7 +128,7 @@ int cmd_verify(int argc, char** argv) {
   };
 
   // A model file: compiled for the engines asked for, and the reference reads the model file.
-  std::optional<TemporaryPlan> temporary;
+  std::optional<cli::TempPath> temporary;
   std::string plan_path = input;
   if (!is_plan_file(input)) {
     const Model model = load_model(input);
@@ -161,8 +138,8 @@ int cmd_verify(int argc, char** argv) {
     for (const std::string& e : options.engines)
       compile.targets.push_back(codegen::CompileTarget{e == "cpu" ? Backend::Cpu : Backend::Cuda, {}});
     compile.max_tokens = args.int_or("max-tokens", compile.max_tokens);
-    temporary.emplace();
-    plan_path = temporary->path();
+    temporary.emplace("aprc-verify", ".plan");
+    plan_path = temporary->str();
     progress("compiling " + input + " for " + args.value_or("engines", "cpu"));
     codegen::compile_plan(model, plan_path, compile);
     if (options.model_path.empty()) options.model_path = input;
