@@ -1,5 +1,6 @@
 // The compile driver (compile.h): IR builder -> per target (lowering pipeline -> schedules ->
 // kernels) -> weights in their target layouts -> the plan.
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <tuple>
@@ -92,6 +93,16 @@ CompileSummary compile_plan(const Model& model, const std::string& path, const C
   if (options.targets.empty()) throw_bad_input("aprc compile: no target to compile for");
   if (options.max_tokens < 1)
     throw_bad_input("aprc compile: --max-tokens must be at least 1, not " + std::to_string(options.max_tokens));
+  for (const auto& [name, file] : options.kernel_overrides) {
+    const bool cpu = file.ends_with(".mlir");
+    if (!cpu && !file.ends_with(".cu"))
+      throw_bad_input("aprc compile: --override-kernel " + name + "=" + file +
+                      ": a kernel file is FILE.mlir (cpu target) or FILE.cu (cuda target)");
+    if (!cpu)  // the cuda code generator takes no hand-written kernels yet
+      throw_bad_input(file + ": the cuda target does not take hand-written kernels in this build");
+    if (std::none_of(options.targets.begin(), options.targets.end(), [](const CompileTarget& t) { return t.backend == Backend::Cpu; }))
+      throw_bad_input(file + ": a cpu kernel, but the plan has no cpu target");
+  }
   CompileSummary summary;
   Stages stages(summary);
 

@@ -1,13 +1,24 @@
 // The cpu target: kernels named by their spec, generated through MLIR for this machine's CPU
 // (codegen/cpu), stored as the plan's shared object with the MLIR they came from.
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "aprc/codegen/cpu_codegen.h"
+#include "aprc/error.h"
 #include "aprc/plan_format.h"
 #include "backend.h"
 
 namespace aprc::codegen {
 namespace {
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_bad_input(path + ": cannot read the file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 class CpuBackend final : public TargetBackend {
  public:
@@ -31,6 +42,13 @@ class CpuBackend final : public TargetBackend {
     std::string mlir;
     CpuCompileOptions compile;
     compile.mlir_out = &mlir;
+    for (const auto& [name, file] : options_.kernel_overrides) {
+      if (!file.ends_with(".mlir")) continue;  // another target's kernel (FILE.cu)
+      if (!distinct.count(name))
+        throw_bad_input(file + ": overrides kernel '" + name + "', which the cpu target does not have (aprc kernels PLAN lists them)");
+      compile.overrides[name] = CpuKernelOverride{file, read_text_file(file)};
+      target.kernels.push_back(PlanKernel{name, distinct.at(name), {{"override", file}}});
+    }
     std::vector<uint8_t> object = compile_cpu_kernels(specs, host, progress, compile);
     writer.add_section(std::string(plan_section::kCpuObject), std::move(object));
     writer.add_section(std::string(plan_section::kCpuMlir), std::vector<uint8_t>(mlir.begin(), mlir.end()));

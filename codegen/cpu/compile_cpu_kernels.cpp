@@ -8,11 +8,47 @@
 #include "lowering.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace aprc {
+namespace {
+
+// Swaps the generated func.func @name for the one in `o` (same type), with the other functions
+// `o` defines (private helpers), so that the rest of the lowering treats it as any kernel.
+void replace_kernel(mlir::ModuleOp module, const std::string& name, const CpuKernelOverride& o) {
+  mlir::MLIRContext* ctx = module.getContext();
+  auto generated = module.lookupSymbol<mlir::func::FuncOp>(name);
+  if (!generated) throw_bad_input(o.file + ": overrides kernel '" + name + "', which the cpu target does not have");
+  std::string diag;
+  mlir::ScopedDiagnosticHandler handler(ctx, [&](mlir::Diagnostic& d) {
+    if (diag.empty()) diag = d.str();
+    return mlir::success();
+  });
+  mlir::ParserConfig config(ctx, /*verifyAfterParse=*/true);
+  mlir::OwningOpRef<mlir::ModuleOp> parsed = mlir::parseSourceString<mlir::ModuleOp>(o.text, config, o.file);
+  if (!parsed) throw_bad_input(o.file + ": not valid MLIR for a CPU kernel: " + diag);
+  auto replacement = parsed->lookupSymbol<mlir::func::FuncOp>(name);
+  if (!replacement) throw_bad_input(o.file + ": defines no func.func @" + name);
+  std::string want, got;
+  llvm::raw_string_ostream(want) << generated.getFunctionType();
+  llvm::raw_string_ostream(got) << replacement.getFunctionType();
+  if (want != got) throw_bad_input(o.file + ": @" + name + " has type " + got + ", the kernel's is " + want);
+  mlir::OpBuilder builder(ctx);
+  builder.setInsertionPoint(generated);
+  for (mlir::Operation& op : parsed->getBody()->getOperations()) {
+    auto fn = mlir::dyn_cast<mlir::func::FuncOp>(op);
+    if (!fn) throw_bad_input(o.file + ": holds something other than functions (" + op.getName().getStringRef().str() + ")");
+    if (fn != replacement && module.lookupSymbol(fn.getSymName()))
+      throw_bad_input(o.file + ": helper @" + fn.getSymName().str() + " has the name of a generated kernel");
+    builder.clone(op);
+  }
+  generated.erase();
+}
+
+}  // namespace
 
 std::vector<uint8_t> compile_cpu_kernels(const std::vector<KernelSpec>& specs, const CpuTarget& target,
                                          Progress* progress, const CpuCompileOptions& options) {
@@ -66,6 +102,7 @@ std::vector<uint8_t> compile_cpu_kernels(const std::vector<KernelSpec>& specs, c
     }
     report(progress, "cpu kernels: generate", int64_t(i + 1), int64_t(unique.size()));
   }
+  for (const auto& [name, o] : options.overrides) replace_kernel(*module, name, o);
   {
     std::string diag;
     mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic& d) {

@@ -105,6 +105,43 @@ else
   echo "note: $fixtures/qwen2-tiny-q4km.gguf not found; checked the synthetic model only"
 fi
 
+# --override-kernel NAME=FILE.mlir: the final norm's kernel replaced by its own MLIR (as aprc kernels
+# prints it) passes verify; with 1/sqrt(mean square) turned into sqrt(mean square)/1 verify names
+# final_norm and the hand-written kernel; aprc kernels says which file it came from.
+"$aprc" kernels "$tmp/synthetic.plan" --json > "$tmp/k.json" || fail "kernels --json for the override"
+norm=$(python3 - "$tmp/k.json" "$tmp/norm.mlir" "$tmp/norm-bad.mlir" <<'PY'
+import json, re, sys
+j = json.load(open(sys.argv[1]))
+(k,) = [k for k in j["targets"][0]["kernels"] if k["ops"] == ["final_norm"]]
+open(sys.argv[2], "w").write(k["source"])
+out, root, swapped = [], None, False
+for line in k["source"].split("\n"):
+    m = re.search(r"(%\w+) = math.sqrt", line)
+    if m:
+        root = m.group(1)
+    if root and not swapped and "arith.divf" in line and line.rstrip().split(", ")[-1].startswith(root + " "):
+        line, swapped = re.sub(r"arith.divf (%\w+), (%\w+)", r"arith.divf \2, \1", line), True
+    out.append(line)
+assert swapped, "no 1/sqrt in the norm kernel"
+open(sys.argv[3], "w").write("\n".join(out))
+print(k["name"])
+PY
+) || fail "the final norm's kernel source"
+for variant in norm norm-bad; do
+  "$aprc" compile --synthetic tiny -o "$tmp/$variant.plan" --quiet --override-kernel "$norm=$tmp/$variant.mlir" > /dev/null ||
+    fail "compile --override-kernel $norm=$variant.mlir"
+done
+"$aprc" verify "$tmp/norm.plan" --quiet > "$tmp/v.txt" || fail "the unchanged override: $(tail -1 "$tmp/v.txt")"
+"$aprc" verify "$tmp/norm-bad.plan" --quiet > "$tmp/v.txt"
+rc=$?
+[ $rc -eq 1 ] && tail -1 "$tmp/v.txt" | grep -q "^FAIL: cpu: first op over tolerance: final_norm .*kernel $norm" ||
+  fail "the faulty override: exit $rc, $(tail -1 "$tmp/v.txt")"
+"$aprc" kernels "$tmp/norm-bad.plan" > "$tmp/k.txt" || fail "kernels of the plan with an override"
+grep -q "hand-written: \"$tmp/norm-bad.mlir\"" "$tmp/k.txt" || fail "aprc kernels does not show the override"
+"$aprc" compile --synthetic tiny -o "$tmp/x.plan" --quiet --override-kernel "no_such_kernel=$tmp/norm.mlir" > /dev/null 2>&1
+rc=$?
+[ $rc -eq 2 ] || fail "--override-kernel of an unknown kernel: exit $rc"
+
 # aprc bench --per-kernel: every kernel timed, bytes and flops counted, the peaks measured.
 "$aprc" bench "$tmp/synthetic.plan" --per-kernel --json --prompt-len 9 --gen 3 > "$tmp/bench.json" 2> /dev/null ||
   fail "bench --per-kernel"

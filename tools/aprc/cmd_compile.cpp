@@ -45,7 +45,10 @@ constexpr const char* kUsage =
     "  --emit ir           print the aprc MLIR module (weights by symbol, every op named) to stdout or OUT\n"
     "  --quiet             no progress on stderr\n"
     "  --inject-fault OP   testing aprc verify: perturb the value of the ops this pattern names (`*` for any\n"
-    "                      run of characters, e.g. layers.2.mlp.down_proj), y = x + silu(x); recorded in the plan\n";
+    "                      run of characters, e.g. layers.2.mlp.down_proj), y = x + silu(x); recorded in the plan\n"
+    "  --override-kernel NAME=FILE[,NAME=FILE]  replace a generated kernel with a hand-written one of the same\n"
+    "                      signature: FILE.mlir for cpu (start from `aprc kernels PLAN --kernel NAME`); check\n"
+    "                      the plan with aprc verify\n";
 
 void write_text(const std::optional<std::string>& path, const std::string& text) {
   if (!path) {
@@ -61,7 +64,7 @@ void write_text(const std::optional<std::string>& path, const std::string& text)
 
 int cmd_compile(int argc, char** argv) {
   std::set<std::string> values{"emit", "o", "target", "max-tokens", "synthetic", "seed", "tokenizer", "weights",
-                                "inject-fault"};
+                                "inject-fault", "override-kernel"};
   values.insert(std::begin(kFp8Flags), std::end(kFp8Flags));
   cli::Args args("compile", argc, argv, values, {"help", "print-ir-after-all", "mlir-timing", "int8-activations", "quiet"});
   if (args.flag("help")) {
@@ -89,6 +92,20 @@ int cmd_compile(int argc, char** argv) {
     const Fp8Options fp8 = Fp8Options::from_args(args);
     options.weight_pipeline = fp8.pipeline();
     options.recorded["weights"] = fp8.description();
+  }
+  if (auto overrides = args.value("override-kernel")) {
+    size_t start = 0;
+    while (start <= overrides->size()) {
+      const size_t comma = std::min(overrides->find(',', start), overrides->size());
+      const std::string item = overrides->substr(start, comma - start);
+      const size_t eq = item.find('=');
+      if (eq == 0 || eq == std::string::npos || eq + 1 == item.size())
+        throw_bad_input("aprc compile: --override-kernel '" + item + "': expected NAME=FILE");
+      if (!options.kernel_overrides.emplace(item.substr(0, eq), item.substr(eq + 1)).second)
+        throw_bad_input("aprc compile: --override-kernel names kernel '" + item.substr(0, eq) + "' twice");
+      start = comma + 1;
+    }
+    options.recorded["override_kernels"] = options.kernel_overrides;
   }
   if (auto fault = args.value("inject-fault")) {
     if (fault->empty()) throw_bad_input("aprc compile: --inject-fault needs an op name pattern");

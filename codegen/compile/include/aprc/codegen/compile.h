@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +49,10 @@ struct CompileOptions {
   // A testing aid for aprc verify: aprc-inject-fault perturbs the ops this pattern names (`*` for any
   // run of characters), after the fusions, in every target. Empty: none (the default).
   std::string inject_fault;
+  // Hand-written kernels that replace generated ones (aprc compile --override-kernel NAME=FILE), by
+  // kernel name: FILE.mlir for the cpu target (codegen/cpu, CpuKernelOverride); FILE.cu for cuda.
+  // Each must name a kernel of a target compiled; the plan records the file in PlanKernel::info.
+  std::map<std::string, std::string> kernel_overrides;
   // A synthetic model: the plan stores this instead of the weights, and the runtime generates them.
   std::optional<SyntheticInfo> synthetic;
   nlohmann::json recorded = nlohmann::json::object();  // the options as given, for the manifest

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,20 @@ struct CpuCompileStats {
   size_t object_bytes = 0;
 };
 
+// A hand-written kernel that replaces a generated one (aprc compile --override-kernel NAME=FILE):
+// `text` is MLIR (scf/vector/arith/memref/math/llvm) holding func.func @NAME with the generated
+// function's type, and any private helpers it calls; `file` names it in errors.
+struct CpuKernelOverride {
+  std::string file;
+  std::string text;
+};
+
 struct CpuCompileOptions {
   std::string* mlir_out = nullptr;  // when set, receives the generated MLIR before lowering
   CpuCompileStats* stats = nullptr;
+  // Kernel name -> its replacement. A name no spec has, a file that does not parse or verify, or a
+  // function of another type is Error(BadInput) naming the file.
+  std::map<std::string, CpuKernelOverride> overrides;
 };
 
 // Builds one shared object holding a kernel for every distinct spec (specs with equal names share
