@@ -31,29 +31,10 @@ reference::Activation InterpreterExecutor::run(const std::string& function, std:
 }
 
 reference::Activation read_output(const StepEvent& event, const OutputName& out, int64_t vocab_size) {
-  const Step& st = event.step();
-  const int64_t rows = out.rows.eval(event.T, event.pos);
-  const std::string what = event.function.name + " step " + std::to_string(event.index) + " (kernel " + st.kernel +
-                           "): output '" + out.op + "'";
-  if (out.arg < 0 || static_cast<size_t>(out.arg) >= st.args.size())
-    throw_bad_input(what + " names argument " + std::to_string(out.arg) + " of " + std::to_string(st.args.size()));
-  if (rows < 0 || out.cols <= 0 || out.col_offset < 0 || out.col_offset + out.cols > out.row_stride)
-    throw_bad_input(what + ": " + std::to_string(rows) + " rows of " + std::to_string(out.cols) + " columns at column " +
-                    std::to_string(out.col_offset) + " do not fit rows of " + std::to_string(out.row_stride));
-  const Arg& arg = st.args[static_cast<size_t>(out.arg)];
-  // The bytes the output spans must lie in the buffer it names (where the engine can tell).
-  const int64_t base = arg.offset.eval(event.T, event.pos);
-  const int64_t end = base + ((rows - 1) * out.row_stride + out.col_offset + out.cols) * 4;
-  int64_t limit = std::numeric_limits<int64_t>::max();
-  if (arg.kind == ArgKind::Arena) limit = event.function.arena_bytes;
-  if (arg.kind == ArgKind::Logits) limit = event.T * vocab_size * 4;
-  if (rows > 0 && (base < 0 || end > limit))
-    throw_bad_input(what + " runs past the end of its buffer (" + std::to_string(limit) + " bytes)");
-
+  int64_t rows = 0;
+  std::vector<float> data = read_step_output(event, out, vocab_size, rows);
   reference::Activation value(rows, out.cols);
-  for (int64_t r = 0; r < rows; ++r)
-    event.buffers.read(static_cast<size_t>(out.arg), (r * out.row_stride + out.col_offset) * 4,
-                       static_cast<size_t>(out.cols) * 4, value.row(r));
+  value.data = std::move(data);
   return value;
 }
 
@@ -108,6 +89,30 @@ reference::Activation EngineExecutor::run(const std::string& function, std::span
     throw;
   }
   engine_.set_step_observer(nullptr);
+  return logits;
+}
+
+ReplayExecutor::ReplayExecutor(const ValueDump& dump, std::string source) : dump_(dump), source_(std::move(source)) {}
+
+std::string ReplayExecutor::device() const { return dump_.device + ", recorded in " + source_; }
+
+reference::Activation ReplayExecutor::run(const std::string& function, std::span<const int32_t> ids, int64_t pos,
+                                          const ValueSink& sink) {
+  const std::string call = function + " at position " + std::to_string(pos);
+  if (next_ >= dump_.calls.size()) throw_bad_input(source_ + ": has no " + call + " (it recorded " + std::to_string(dump_.calls.size()) + " calls)");
+  const DumpedCall& c = dump_.calls[next_++];
+  if (c.function != function || c.pos != pos || !std::equal(ids.begin(), ids.end(), c.ids.begin(), c.ids.end()))
+    throw_bad_input(source_ + ": recorded " + c.function + " at position " + std::to_string(c.pos) + " of " +
+                    std::to_string(c.ids.size()) + " tokens where verify runs " + call + " of " +
+                    std::to_string(ids.size()) + " tokens (a different prompt, or the engine and the reference chose "
+                    "different greedy tokens)");
+  for (const DumpedValue& v : c.values) {
+    reference::Activation a(v.rows, v.cols);
+    a.data = v.data;
+    sink(NamedValue{v.name, std::move(a), v.step, v.kernel, v.ops});
+  }
+  reference::Activation logits(c.logits_rows, dump_.vocab);
+  logits.data = c.logits;
   return logits;
 }
 

@@ -8,6 +8,7 @@
 #include "aprc/model.h"
 #include "aprc/plan_format.h"
 #include "aprc/verify/plan_weights.h"
+#include "aprc/verify/value_dump.h"
 
 namespace aprc::verify {
 
@@ -37,14 +38,32 @@ Verification verify_plan(const std::string& plan_path, std::span<const int32_t> 
   }
   InterpreterExecutor reference(module, *weights, "reference");
 
+  // Recorded runs: of this plan's model, on this prompt; their decode tokens drive the decode steps.
+  std::vector<ValueDump> dumps;
+  VerifyOptions verify_options = options.verify;
+  for (const std::string& file : options.recorded) {
+    ValueDump& d = dumps.emplace_back(read_value_dump(file));
+    if (d.plan_source != m.source || d.vocab != m.config.vocab_size)
+      throw_bad_input(file + ": recorded from a plan of " + d.plan_source + ", not of " + m.source + " (" + plan_path + ")");
+    if (!std::equal(prompt.begin(), prompt.end(), d.prompt.begin(), d.prompt.end()))
+      throw_bad_input(file + ": recorded another prompt (" + std::to_string(d.prompt.size()) + " tokens)");
+    std::vector<int32_t> tokens;
+    for (const DumpedCall& c : d.calls)
+      if (c.function == "decode") tokens.insert(tokens.end(), c.ids.begin(), c.ids.end());
+    if (dumps.size() > 1 && tokens != verify_options.decode_tokens)
+      throw_bad_input(file + ": its decode steps took other tokens than " + options.recorded[0] + "'s");
+    verify_options.decode_tokens = tokens;
+    verify_options.decode_steps = static_cast<int>(tokens.size());
+  }
+
   std::vector<std::string> kinds = options.engines;
-  if (kinds.empty())
+  if (kinds.empty() && options.recorded.empty())
     for (const PlanTarget& t : m.targets)
       if (!t.functions.empty()) kinds.push_back(t.name);
-  const int64_t needed = static_cast<int64_t>(prompt.size()) + options.verify.decode_steps;
+  const int64_t needed = static_cast<int64_t>(prompt.size()) + verify_options.decode_steps;
   if (needed > m.kv_cache.max_context)
     throw_bad_input(plan_path + ": " + std::to_string(prompt.size()) + " prompt tokens and " +
-                    std::to_string(options.verify.decode_steps) + " decode steps do not fit the plan's context of " +
+                    std::to_string(verify_options.decode_steps) + " decode steps do not fit the plan's context of " +
                     std::to_string(m.kv_cache.max_context) + " positions");
   EngineOptions engine_options = options.engine;
   engine_options.context = needed;
@@ -67,9 +86,13 @@ Verification verify_plan(const std::string& plan_path, std::span<const int32_t> 
     }
     executors.push_back(std::make_unique<EngineExecutor>(*engines.back(), *target, m.config.vocab_size));
   }
+  for (size_t i = 0; i < dumps.size(); ++i) {
+    executors.push_back(std::make_unique<ReplayExecutor>(dumps[i], options.recorded[i]));
+    kinds.push_back(dumps[i].engine);
+  }
   std::vector<Executor*> candidates;
   for (auto& e : executors) candidates.push_back(e.get());
-  Verification v = verify(reference, candidates, prompt, options.verify, progress);
+  Verification v = verify(reference, candidates, prompt, verify_options, progress);
   for (auto& [kind, why] : skipped) v.engines.push_back(EngineCheck{kind, "", why, {}, {}});
   // Keep the engines in the order they were asked for.
   std::stable_sort(v.engines.begin(), v.engines.end(), [&](const EngineCheck& a, const EngineCheck& b) {

@@ -121,11 +121,15 @@ Verification verify(Executor& reference, std::span<Executor* const> candidates, 
     const size_t end = std::min(prompt.size(), begin + static_cast<size_t>(chunk));
     calls.push_back(Call{"prefill", static_cast<int64_t>(begin), {prompt.begin() + begin, prompt.begin() + end}});
   }
-  const size_t prefill_calls = calls.size(), total = prefill_calls + static_cast<size_t>(std::max(0, options.decode_steps));
+  const size_t decode_calls = options.decode_tokens.empty() ? static_cast<size_t>(std::max(0, options.decode_steps))
+                                                           : options.decode_tokens.size();
+  const size_t prefill_calls = calls.size(), total = prefill_calls + decode_calls;
   int32_t next = 0;  // the reference's greedy token after the previous call
   for (size_t i = 0; i < total; ++i) {
-    if (i >= prefill_calls)
-      calls.push_back(Call{"decode", static_cast<int64_t>(prompt.size() + (i - prefill_calls)), {next}});
+    if (i >= prefill_calls) {
+      const int32_t token = options.decode_tokens.empty() ? next : options.decode_tokens[i - prefill_calls];
+      calls.push_back(Call{"decode", static_cast<int64_t>(prompt.size() + (i - prefill_calls)), {token}});
+    }
     const Call call = calls[i];
     note(call.label() + ": " + reference.name());
     ReferenceValues ref;

@@ -105,6 +105,31 @@ else
   echo "note: $fixtures/qwen2-tiny-q4km.gguf not found; checked the synthetic model only"
 fi
 
+# aprc record (aprc-rt on a GPU host) then aprc verify --recorded (where the compiler is): the
+# recorded clean run passes; the recorded faulty run is caught at the same value.
+"$aprc" record "$tmp/synthetic.plan" --ids 5,17,2,901,33,7 --decode 2 -o "$tmp/clean.vdump" --quiet > /dev/null ||
+  fail "record the clean plan"
+"$aprc" record "$tmp/synthetic-fault.plan" --ids 5,17,2,901,33,7 --decode 2 -o "$tmp/fault.vdump" --quiet > /dev/null ||
+  fail "record the faulty plan"
+"$aprc" verify "$tmp/synthetic.plan" --recorded "$tmp/clean.vdump" --quiet --json > "$tmp/rec.json"
+rc=$?
+[ $rc -eq 0 ] || fail "verify --recorded of the clean run: exit $rc"
+python3 - "$tmp/rec.json" <<'PY' || fail "verify --recorded of the clean run: content"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["prompt_ids"] == [5, 17, 2, 901, 33, 7] and [c["function"] for c in j["calls"]].count("decode") == 2, j["calls"]
+(e,) = j["engines"]
+assert e["passed"] and "recorded in" in e["device"] and len(e["ops"]) > 30, e["device"]
+PY
+"$aprc" verify "$tmp/synthetic-fault.plan" --recorded "$tmp/fault.vdump" --quiet > "$tmp/rec.txt"
+rc=$?
+[ $rc -eq 1 ] && tail -1 "$tmp/rec.txt" | grep -q "^FAIL: cpu: first op over tolerance: $fault_value in prefill" ||
+  fail "verify --recorded of the faulty run: exit $rc, $(tail -1 "$tmp/rec.txt")"
+head -c 100 "$tmp/clean.vdump" > "$tmp/cut.vdump"
+"$aprc" verify "$tmp/synthetic.plan" --recorded "$tmp/cut.vdump" > /dev/null 2>&1
+rc=$?
+[ $rc -eq 2 ] || fail "verify --recorded of a cut file: exit $rc"
+
 # --override-kernel NAME=FILE.mlir: the final norm's kernel replaced by its own MLIR (as aprc kernels
 # prints it) passes verify; with 1/sqrt(mean square) turned into sqrt(mean square)/1 verify names
 # final_norm and the hand-written kernel; aprc kernels says which file it came from.

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
       {"bench", "prefill and decode speed against the measured memory bandwidth", aprc::cli::cmd_bench},
       {"kernels", "a plan's kernels: the ops they implement, their source, registers and shared memory",
        aprc::cli::cmd_kernels},
+      {"record", "record every value a plan's steps name, for aprc verify --recorded elsewhere",
+       aprc::cli::cmd_record},
       {"tokenize", "print the token ids of a text (the plan's tokenizer)", aprc::cmd_tokenize},
       {"detokenize", "print the text of token ids", aprc::cmd_detokenize},
       {"version", "print the version", aprc::cmd_version},

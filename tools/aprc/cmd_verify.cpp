@@ -18,6 +18,7 @@
 #include "aprc/tokenizer.h"
 #include "aprc/verify/plan_verify.h"
 #include "aprc/verify/report.h"
+#include "aprc/verify/value_dump.h"
 #include "commands.h"
 #include "fp8_options.h"
 
@@ -42,6 +43,8 @@ constexpr const char* kUsage =
     "  --tolerance X      on max |error| / max |reference value| of each op (default 1e-3)\n"
     "  --decode N         decode steps after the prompt, each fed the reference's greedy token (default 4)\n"
     "  --model FILE       the reference's weights from this model file instead of the plan\n"
+    "  --recorded F[,F]   runs recorded by `aprc record PLAN` (aprc-rt, e.g. on a GPU host), compared too; their\n"
+    "                     prompt and decode tokens are used; without --engines no engine runs here\n"
     "  --max-tokens N     a model file's plan: the most tokens of one prefill call (default 512)\n"
     "  --threads N        CPU engine threads (default: one per core)\n"
     "  --json             the whole report as JSON on stdout\n"
@@ -96,7 +99,8 @@ std::vector<int32_t> plan_prompt_ids(const cli::Args& args, const Plan& plan, co
 }  // namespace
 
 int cmd_verify(int argc, char** argv) {
-  std::set<std::string> values{"prompt", "ids", "engines", "tolerance", "decode", "model", "max-tokens", "threads"};
+  std::set<std::string> values{"prompt", "ids", "engines", "tolerance", "decode", "model", "max-tokens", "threads",
+                                "recorded"};
   values.insert(std::begin(kFp8Flags), std::end(kFp8Flags));
   cli::Args args("verify", argc, argv, values, {"report", "json", "quiet", "help"});
   if (args.flag("help")) {
@@ -123,6 +127,14 @@ int cmd_verify(int argc, char** argv) {
   options.engine.threads = static_cast<int>(args.int_or("threads", 0));
   if (options.engine.threads < 0 || options.engine.threads > 4096) throw_bad_input("--threads expects a count of threads");
   options.model_path = args.value_or("model", "");
+  if (auto recorded = args.value("recorded")) {
+    size_t start = 0;
+    while (start <= recorded->size()) {
+      const size_t comma = std::min(recorded->find(',', start), recorded->size());
+      options.recorded.push_back(recorded->substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
   options.open = [](std::shared_ptr<const Plan> plan, std::string_view kind, const EngineOptions& o) {
     return open_engine(std::move(plan), kind, o);
   };
@@ -150,7 +162,10 @@ int cmd_verify(int argc, char** argv) {
   const auto plan = Plan::open(plan_path);
   if (plan->manifest().options.contains("inject_fault"))
     progress("note: the plan was compiled with --inject-fault " + plan->manifest().options["inject_fault"].dump());
-  const std::vector<int32_t> ids = plan_prompt_ids(args, *plan, input);
+  // A recorded run brings its prompt.
+  const std::vector<int32_t> ids = options.recorded.empty() || args.value("ids") || args.value("prompt")
+                                       ? plan_prompt_ids(args, *plan, input)
+                                       : verify::read_value_dump(options.recorded[0]).prompt;
   const verify::Verification v = verify::verify_plan(plan_path, ids, options, progress);
   if (args.flag("json"))
     std::printf("%s\n", verify::report_json(v).dump(2).c_str());

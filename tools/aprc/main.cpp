@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
       {"bench", "prefill and decode speed of a plan against the measured memory bandwidth", aprc::cli::cmd_bench},
       {"kernels", "a plan's kernels: the ops they implement, their source, registers and shared memory",
        aprc::cli::cmd_kernels},
+      {"record", "record every value a plan's steps name, for aprc verify --recorded elsewhere",
+       aprc::cli::cmd_record},
   };
   return aprc::cli::run_main("aprc", argc, argv, kCommands);
 }

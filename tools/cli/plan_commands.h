@@ -20,6 +20,7 @@ int cmd_run_plan(int argc, char** argv);
 int cmd_logits_plan(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_kernels(int argc, char** argv);
+int cmd_record(int argc, char** argv);
 
 // Calls on_plan when one of the arguments is a plan file, else on_model (nullptr: none yet, and
 // on_plan answers --help and says what is wrong with the file).

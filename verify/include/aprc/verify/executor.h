@@ -13,6 +13,7 @@
 
 #include "aprc/engine.h"
 #include "aprc/interpreter/interpreter.h"
+#include "aprc/verify/value_dump.h"
 
 namespace aprc::verify {
 
@@ -78,6 +79,23 @@ class EngineExecutor final : public Executor {
   Engine& engine_;
   const PlanTarget& target_;
   int64_t vocab_;
+};
+
+// A run recorded by `aprc record` (value_dump.h) on another machine, replayed: each call must be
+// the next one it recorded (same function, position and tokens), and gives back its values.
+class ReplayExecutor final : public Executor {
+ public:
+  ReplayExecutor(const ValueDump& dump, std::string source);  // `dump` must outlive it
+  std::string name() const override { return dump_.engine; }
+  std::string device() const override;
+  int64_t max_prefill_tokens() const override { return dump_.max_prefill_tokens; }
+  reference::Activation run(const std::string& function, std::span<const int32_t> ids, int64_t pos,
+                            const ValueSink& sink) override;
+
+ private:
+  const ValueDump& dump_;
+  std::string source_;
+  size_t next_ = 0;
 };
 
 // Reads output `out` of the step that `event` shows ([rows, cols] f32), checking that it lies

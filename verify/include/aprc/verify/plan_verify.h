@@ -19,6 +19,9 @@ struct PlanVerifyOptions {
   std::vector<std::string> engines;  // "cpu", "cuda"; empty: every target the plan has
   EngineOptions engine;              // threads, device (the context is what the check needs)
   std::string model_path;            // the reference's weights from this model file, not the plan
+  // Runs recorded by `aprc record` (value_dump.h), compared as candidates too: the prompt must be
+  // theirs, and the decode steps take their tokens.
+  std::vector<std::string> recorded;
   // Opens an engine: open_engine for `aprc verify`; tests pass one that resolves test kernels.
   std::function<std::unique_ptr<Engine>(std::shared_ptr<const Plan>, std::string_view kind, const EngineOptions&)> open;
 };

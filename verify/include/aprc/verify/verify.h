@@ -18,6 +18,9 @@ namespace aprc::verify {
 struct VerifyOptions {
   double tolerance = 1e-3;  // on the error relative to each tensor's largest magnitude
   int decode_steps = 4;     // decode calls after the prompt, each fed the reference's greedy token
+  // When not empty, the decode calls take these tokens (a recorded run's own greedy choices) instead
+  // of the reference's, and there are as many of them as tokens (decode_steps is ignored).
+  std::vector<int32_t> decode_tokens;
 };
 
 // One call every executor makes: a prefill chunk of the prompt or a decode step.
