@@ -217,6 +217,9 @@ void print_per_kernel(const PerKernelResult& r, const std::string& plan_path) {
     std::printf("%.1f GFLOP/s (the faster of fp32 FMA and bf16 dot-product chains, every thread)\n", r.peak_gflops);
   else
     std::printf("not measured by this engine\n");
+  std::printf("columns: share of the steps' time; GB/s and GFLOP/s achieved (bytes and flops the kernel must move\n"
+              "and do at least) and their fractions of the peaks; the bound at the peaks; of RL = roofline time /\n"
+              "measured time (1: at the roofline; above 1: its data came from cache, faster than the memory peak)\n");
   for (const CallProfile* p : {&r.decode, &r.prefill}) {
     const bool decode = p == &r.decode;
     std::printf("\n%s", decode ? "decode step" : "prefill call");
