@@ -8,7 +8,9 @@
 
 #include "aprc/error.h"
 #include "aprc/ir/builder.h"
+#include "aprc/formats/layouts.h"
 #include "aprc/verify/plan_verify.h"
+#include "aprc/verify/plan_weights.h"
 #include "aprc/verify/report.h"
 #include "ir_test_model.h"
 #include "plan_test_util.h"
@@ -253,6 +255,58 @@ TEST(VerifyEngine, TheStepObserverSeesEveryStepInOrder) {
   rec.events.clear();
   engine->run(decode, std::vector<int32_t>{7}, 4, logits.data());
   EXPECT_TRUE(rec.events.empty());
+}
+
+}  // namespace
+}  // namespace aprc::verify
+
+namespace aprc::verify {
+namespace {
+
+// The reference's weights from a plan that stores a symbol more than once (one entry per target
+// layout): the entry it can give back unchanged or rearrange back losslessly is used, whatever the
+// order; when none can, the error asks for the model file.
+TEST(PlanWeightsSource, TakesTheEntryItCanGiveBackLosslessly) {
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const int64_t rows = 19, cols = 64;
+  std::vector<float> x(static_cast<size_t>(rows * cols));
+  for (float& v : x) v = u(rng);
+  const std::vector<uint8_t> q8 = quantize_tensor(DType::Q8_0, x.data(), rows, cols);
+  const std::vector<uint8_t> packed = repack(WeightLayout::CpuR16, TensorView{DType::Q8_0, {rows, cols}, q8});
+  const std::vector<uint8_t> f16 = quantize_tensor(DType::F16, x.data(), rows, cols);
+  const reference::WeightDecl decl{"w", "w", DType::Q8_0, {rows, cols}, WeightLayout::RowMajor, ScaleGranularity::PerChannel};
+
+  auto write = [&](const std::string& path, bool with_packed) {
+    PlanWriter writer(path);
+    PlanWeight cast{"w", "w", DType::F16, WeightLayout::RowMajor, ScaleGranularity::PerChannel, {rows, cols}};
+    writer.add_weight(cast, f16);  // another encoding: cannot give the q8_0 values back
+    if (with_packed) {
+      PlanWeight r16{"w", "w", DType::Q8_0, WeightLayout::CpuR16, ScaleGranularity::PerChannel, {rows, cols}};
+      writer.add_weight(r16, packed);
+    }
+    PlanManifest m;
+    m.source = "test";
+    m.config = test::small_config();
+    m.kv_cache = KvCacheGeometry{m.config.num_layers, m.config.num_kv_heads, m.config.head_dim, DType::F32, 16};
+    m.weights = writer.weights();
+    writer.finish(m);
+  };
+  test::TempDir dir;
+  write(dir.file("two.plan"), true);
+  PlanWeights two(Plan::open(dir.file("two.plan")));
+  const TensorView got = two.weight(decl);
+  EXPECT_EQ(std::vector<uint8_t>(got.bytes.begin(), got.bytes.end()), q8);
+
+  write(dir.file("cast.plan"), false);
+  PlanWeights cast(Plan::open(dir.file("cast.plan")));
+  try {
+    cast.weight(decl);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    EXPECT_NE(std::string(e.what()).find("give the model file with --model"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
