@@ -13,6 +13,7 @@
 #include "aprc/plan.h"
 #include "aprc/plan_format.h"
 #include "aprc/verify/cubin_info.h"
+#include "aprc/verify/kernel_source.h"
 #include "plan_commands.h"
 
 namespace aprc::cli {
@@ -98,44 +99,6 @@ std::vector<std::string> gather_layers(const std::vector<std::string>& ops) {
     out.push_back(std::move(name));
   }
   return out;
-}
-
-// The text of a kernel's definition in a source: from the line that declares `marker` to the brace
-// that closes its body. For MLIR the body is the block after the signature (attribute dictionaries
-// come before it on the same line); for CUDA C++ the first brace after the parameter list.
-std::string definition(const std::string& source, const std::string& marker, bool mlir) {
-  size_t at = source.find(marker);
-  if (at == std::string::npos) return "";
-  const size_t line_start = source.rfind('\n', at) == std::string::npos ? 0 : source.rfind('\n', at) + 1;
-  size_t open;
-  if (mlir) {
-    const size_t eol = source.find('\n', at);
-    open = source.rfind('{', eol);
-    if (open == std::string::npos || open < at) return "";
-  } else {
-    // Skip the parameter list, then find the body.
-    size_t paren = source.find('(', at), depth = 0, i = paren;
-    for (; i < source.size(); ++i) {
-      if (source[i] == '(') ++depth;
-      if (source[i] == ')' && --depth == 0) break;
-    }
-    open = source.find('{', i);
-    if (open == std::string::npos) return "";
-  }
-  int depth = 0;
-  for (size_t i = open; i < source.size(); ++i) {
-    if (source[i] == '{') ++depth;
-    if (source[i] == '}' && --depth == 0) {
-      // CUDA: the comment line that names the kernel and any declarations it uses come before.
-      size_t begin = line_start;
-      if (!mlir) {
-        const size_t comment = source.rfind("// " + marker.substr(0, marker.find('(')), line_start);
-        if (comment != std::string::npos && line_start - comment < 4096) begin = comment;
-      }
-      return source.substr(begin, i + 1 - begin) + "\n";
-    }
-  }
-  return "";
 }
 
 std::string section_text(const Plan& plan, std::string_view name) {
@@ -229,7 +192,9 @@ int cmd_kernels(int argc, char** argv) {
       if (only_kernel && k.name != *only_kernel) continue;
       found_kernel = true;
       const KernelUse& u = uses[k.name];
-      const std::string text = definition(source, cuda ? "void " + k.name + "(" : "func.func @" + k.name + "(", !cuda);
+      const verify::SourceSpan span =
+          verify::kernel_definition(source, k.name, cuda ? verify::KernelLanguage::Cuda : verify::KernelLanguage::Mlir);
+      const std::string text = source.substr(span.begin, span.end - span.begin);
       nlohmann::json j = {{"name", k.name}, {"computes", describe(k.spec)}, {"ops", u.ops}, {"steps", u.steps}};
       if (!k.info.empty()) j["info"] = k.info;
       nlohmann::json res = nlohmann::json::object();
