@@ -38,9 +38,11 @@ void buildOptimizePipeline(mlir::OpPassManager& pm) {
 
 void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens, const CastFp8Options* fp8,
                            const std::string& inject_fault) {
+  // The fault goes in before the fusions, so that the op it names keeps its own value: a fault on
+  // layers.2.mlp.down_proj stops that op from fusing with the residual add, and verify can name it.
+  if (!inject_fault.empty()) pm.addPass(createInjectFault(InjectFaultOptions{inject_fault}));
   buildOptimizePipeline(pm);
   if (fp8) pm.addPass(createCastFp8(*fp8));
-  if (!inject_fault.empty()) pm.addPass(createInjectFault(InjectFaultOptions{inject_fault}));
   pm.addPass(createRepackWeights(RepackWeightsOptions{backend}));
   pm.nest<mlir::func::FuncOp>().addPass(createPlanMemory(PlanMemoryOptions{max_tokens}));
 }

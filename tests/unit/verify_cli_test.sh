@@ -12,10 +12,10 @@ trap 'rm -rf "$tmp"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-# On the CPU the down projection is fused with the residual add: the value it computes is named
-# layers.2.mlp_residual (the fused op's result name), and that is what verify must name.
+# The fault goes in before the fusions, so the down projection keeps its own value (it does not fuse
+# with the residual add) and verify must name exactly that op.
 fault=layers.2.mlp.down_proj
-fault_value=layers.2.mlp_residual
+fault_value=layers.2.mlp.down_proj
 
 check_model() {  # NAME, then aprc compile's model arguments
   local name=$1
