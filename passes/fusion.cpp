@@ -25,6 +25,7 @@ void FusedLinearParts::add_projection(const Projection& p) {
   }
   weights.push_back(p.weight);
   if (p.bias) biases.push_back(p.bias);
+  fp8_per_token |= p.op->hasAttr(ir::AprcDialect::kFp8PerTokenAttrName);
 }
 
 FusedLinearParts parts_of(ir::LinearOp op) {
@@ -48,14 +49,17 @@ FusedLinearParts parts_of(ir::FusedLinearOp op) {
   parts.result_types.assign(op.getResultTypes().begin(), op.getResultTypes().end());
   parts.result_names.assign(op.getResultNames().begin(), op.getResultNames().end());
   parts.locs.push_back(op.getLoc());
+  parts.fp8_per_token = op->hasAttr(ir::AprcDialect::kFp8PerTokenAttrName);
   return parts;
 }
 
 ir::FusedLinearOp build_fused_linear(mlir::RewriterBase& rewriter, const FusedLinearParts& parts) {
   const mlir::Location loc = parts.locs.size() == 1 ? parts.locs.front() : rewriter.getFusedLoc(parts.locs);
-  return rewriter.create<ir::FusedLinearOp>(loc, parts.result_types, parts.input, parts.norm, parts.weights,
-                                            parts.biases, parts.residual, parts.epilogue, parts.eps,
-                                            rewriter.getArrayAttr(parts.result_names));
+  auto fused = rewriter.create<ir::FusedLinearOp>(loc, parts.result_types, parts.input, parts.norm, parts.weights,
+                                                  parts.biases, parts.residual, parts.epilogue, parts.eps,
+                                                  rewriter.getArrayAttr(parts.result_names));
+  if (parts.fp8_per_token) fused->setAttr(ir::AprcDialect::kFp8PerTokenAttrName, rewriter.getUnitAttr());
+  return fused;
 }
 
 namespace {

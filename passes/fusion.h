@@ -34,6 +34,9 @@ struct FusedLinearParts {
   llvm::SmallVector<mlir::Type> result_types;
   llvm::SmallVector<mlir::Attribute> result_names;  // StringAttr, one per result
   llvm::SmallVector<mlir::Location> locs;            // of the ops it replaces
+  // aprc.fp8_per_token_activations: a part carries it (aprc-cast-fp8 puts it on every prefill product
+  // of fp8 weights, and fuses only products of one weight group, so parts agree).
+  bool fp8_per_token = false;
 
   // Adds `p`'s weight and bias; the first projection also gives the input and the norm.
   void add_projection(const Projection& p);
