@@ -15,6 +15,10 @@
 //    dequantized once into a panel P[k][16 rows] (f32, on the stack), then every token tile of TT
 //    tokens runs a register-blocked microkernel: acc[t] += x[t][k] * P[k] for the tile's tokens,
 //    partial sums kept per group in C[T][16] across column blocks.
+//  - per-token fp8 activations (KernelSpec::fp8_activations, fp8e4m3 weights, prefill functions):
+//    every call, T == 1 included, takes the matrix-matrix path on tokens in blocks; each block's
+//    normalized x (x * 1/rms * gamma) is rounded per token to e4m3 with the scale max|row| / 448
+//    (nearest even, saturating) and multiplied as floats, which is what the interpreter computes.
 //  - T > 1 with int8 activations (KernelSpec::int8_activations, cpu_r16 weights, AVX-512 VNNI):
 //    tokens go in blocks of TB; each block's x (times gamma) is quantized once per call to int8
 //    per 32 columns (stored + 128 as u8, with its f32 scale), the weight panels become s8 vpdpbusd
@@ -54,7 +58,9 @@ class LinearGen {
  private:
   void check_spec();
   void matvec(const Job& job);
-  void matmul(const Job& job);
+  // Tokens [t_lo, t_lo + n) of `x` (a view whose row 0 is token t_lo when x is not x_).
+  void matmul(const Job& job, Value x, Value t_lo, Value n);
+  void quantize_fp8(Value t0, Value n);
   void dequant_panel(WeightReader& w, Value g, Value k0, Value kc, Value P);
   bool int8_usable() const;
   void split_x_bf16();
@@ -84,6 +90,10 @@ class LinearGen {
   int64_t tb_ = 0;
   Value xq_, xscale_, xsum32_, ops_[2], gscale_[2], ginit_[2], gmin_[2];
   Value panel_[2], panel_rows_, c_[2];           // matrix-matrix scratch
+  // per-token fp8 activations: tokens per block, and the block's normalized, e4m3-rounded x
+  bool fp8x_ = false;
+  int64_t tb8_ = 0;
+  Value xq8_;
   int64_t panel_pitch_ = 0;                      // panel_rows_ row pitch (room for a 16-lane tail)
 };
 
@@ -101,8 +111,10 @@ void LinearGen::check_spec() {
     if (s_.biases[i].rows * s_.biases[i].cols != W[i].rows) throw_internal("linear: bias length is not the weight's rows");
   if (s_.has_norm && s_.norm.rows * s_.norm.cols != K_) throw_internal("linear: norm length is not the input width");
   if (s_.fp8_activations)
-    throw_bad_input("linear " + s_.name() + ": per-token fp8 activations run on the CUDA backend only; "
-                    "compile for cpu without --fp8-activations");
+    for (const auto& w : W)
+      if (w.dtype != DType::FP8_E4M3)
+        throw_bad_input("linear " + s_.name() + ": per-token fp8 activations need every weight fp8e4m3, not " +
+                        dtype_name(w.dtype));
 }
 
 void LinearGen::run() {
@@ -120,6 +132,7 @@ void LinearGen::run() {
   const size_t n_out = s_.epilogue == Epilogue::None ? s_.weights.size() : 1;
   for (size_t i = 0; i < n_out; ++i) outs_.push_back(fn_.view(a++, k.f32));
   T_ = fn_.T();
+  fp8x_ = s_.fp8_activations;
 
   // The normalization: gamma as K floats, and 1/rms(x[t]) for each token.
   if (s_.has_norm) {
@@ -156,6 +169,11 @@ void LinearGen::run() {
   }
   panel_pitch_ = max_panel + 16;
   if (any_row_major) panel_rows_ = k.stack(k.f32, 16 * panel_pitch_);
+  if (fp8x_) {
+    // Tokens per block: 512 KiB of f32 rows, 8 to 64 (the microkernel's tile is 8 tokens).
+    tb8_ = std::clamp<int64_t>(512 * 1024 / (4 * K_) / 8 * 8, 8, 64);
+    xq8_ = k.stack(k.f32, tb8_ * K_);
+  }
   if (int8_usable()) {
     // Tokens per quantized block: as many as fit 384 KiB of codes, 4 to 64.
     tb_ = std::clamp<int64_t>((384 * 1024 / K_) / 4 * 4, 4, 64);
@@ -205,6 +223,14 @@ void LinearGen::run() {
     jobs.push_back(j);
   }
 
+  if (fp8x_) {
+    k.for_(k.ci(0), T_, k.ci(tb8_), [&](Value t0) {
+      Value n = k.min(k.ci(tb8_), k.sub(T_, t0));
+      quantize_fp8(t0, n);
+      for (const Job& j : jobs) matmul(j, xq8_, t0, n);
+    });
+    return;
+  }
   Value is_decode = k.cmp(CmpIPredicate::eq, T_, k.ci(1));
   k.b.create<mlir::scf::IfOp>(is_decode, [&](mlir::OpBuilder&, mlir::Location) {
     // x * gamma and its sums over runs of 16 columns, for this one token.
@@ -227,7 +253,7 @@ void LinearGen::run() {
   }, [&](mlir::OpBuilder&, mlir::Location) {
     if (int8_usable()) matmul_int8(jobs);
     else
-      for (const Job& j : jobs) matmul(j);
+      for (const Job& j : jobs) matmul(j, x_, k.ci(0), T_);
     k.b.create<mlir::scf::YieldOp>();
   });
 }
@@ -315,7 +341,8 @@ void LinearGen::matvec(const Job& job) {
   });
 }
 
-// P[c][r] = W[16g + r][k0 + c] (* gamma[k0 + c]) for the kc columns from k0.
+// P[c][r] = W[16g + r][k0 + c] (* gamma[k0 + c], unless fp8 activations hold it) for the kc
+// columns from k0.
 void LinearGen::dequant_panel(WeightReader& w, Value g, Value k0, Value kc, Value P) {
   auto& k = k_;
   const int64_t W = w.unit_cols();
@@ -326,7 +353,7 @@ void LinearGen::dequant_panel(WeightReader& w, Value g, Value k0, Value kc, Valu
       Value col0 = k.sub(k.mul(u, k.ci(W)), k0);
       w.group_unit(g, u, [&](Value c, Value v) {
         Value col = k.add(col0, c);
-        if (gamma_) v = k.mul(v, k.splat(k.load(gamma_, k.add(k0, col)), 16));
+        if (gamma_ && !fp8x_) v = k.mul(v, k.splat(k.load(gamma_, k.add(k0, col)), 16));
         k.vstore(v, P, k.mul(col, k.ci(16)));
       });
     });
@@ -350,7 +377,7 @@ void LinearGen::dequant_panel(WeightReader& w, Value g, Value k0, Value kc, Valu
   k.for_(k.ci(0), kc, k.ci(1), [&](Value c) {
     Value v = k.vconst_f(0, 16);
     for (int r = 0; r < 16; ++r) v = k.insert(k.load(panel_rows_, k.add(c, k.ci(r * pitch))), v, r);
-    if (gamma_) v = k.mul(v, k.splat(k.load(gamma_, k.add(k0, c)), 16));
+    if (gamma_ && !fp8x_) v = k.mul(v, k.splat(k.load(gamma_, k.add(k0, c)), 16));
     k.vstore(v, P, k.mul(c, k.ci(16)));
   });
 }
@@ -390,7 +417,7 @@ void LinearGen::for_panel_pairs(const Job& job, Value t_lo, Value t_hi, const st
 
 // f32: the microkernel keeps 2 x kTile accumulators in registers and issues two FMAs per
 // broadcast of x.
-void LinearGen::matmul(const Job& job) {
+void LinearGen::matmul(const Job& job, Value x, Value t_lo, Value n) {
   auto& k = k_;
   constexpr int64_t kTile = 8;  // tokens per microkernel tile
   const bool swiglu = job.weights.size() == 2;
@@ -398,26 +425,28 @@ void LinearGen::matmul(const Job& job) {
   WeightReader& w1 = w_[job.weights[swiglu ? 1 : 0]];
   const int64_t PC = std::max(panel_cols(w0), panel_cols(w1));
   Value zero = k.vconst_f(0, 16);
-  for_panel_pairs(job, k.ci(0), T_, [&](Value g, Value g_second) {
+  for_panel_pairs(job, t_lo, k.add(t_lo, n), [&](Value g, Value g_second) {
     for (int i = 0; i < 2; ++i)
-      k.for_(k.ci(0), T_, k.ci(1), [&](Value t) { k.vstore(zero, c_[i], k.mul(t, k.ci(16))); });
+      k.for_(k.ci(0), n, k.ci(1), [&](Value t) { k.vstore(zero, c_[i], k.mul(t, k.ci(16))); });
     k.for_(k.ci(0), k.ci(K_), k.ci(PC), [&](Value k0) {
       Value kc = k.min(k.ci(PC), k.sub(k.ci(K_), k0));
       dequant_panel(w0, g, k0, kc, panel_[0]);
       dequant_panel(w1, g_second, k0, kc, panel_[1]);
       // A short last tile repeats its last token (same loads, same sums, same stores), so
       // every tile runs the same code.
-      k.for_(k.ci(0), T_, k.ci(kTile), [&](Value t0) {
-        Values tok, acc, xrow;
-        for (int64_t j = 0; j < kTile; ++j) tok.push_back(k.min(k.add(t0, k.ci(j)), k.sub(T_, k.ci(1))));
+      k.for_(k.ci(0), n, k.ci(kTile), [&](Value t0) {
+        Values tok, acc, xrow;  // tokens counted from t_lo
+        for (int64_t j = 0; j < kTile; ++j) tok.push_back(k.min(k.add(t0, k.ci(j)), k.sub(n, k.ci(1))));
         for (int i = 0; i < 2; ++i)
           for (int64_t j = 0; j < kTile; ++j) acc.push_back(k.vload(c_[i], k.mul(tok[j], k.ci(16)), 16));
-        for (int64_t j = 0; j < kTile; ++j) xrow.push_back(k.add(k.mul(tok[j], k.ci(K_)), k0));
+        const bool own_rows = x != x_;  // x_ holds every token; a block view starts at t_lo
+        for (int64_t j = 0; j < kTile; ++j)
+          xrow.push_back(k.add(k.mul(own_rows ? tok[j] : k.add(tok[j], t_lo), k.ci(K_)), k0));
         Values res = k.for_(k.ci(0), kc, k.ci(1), acc, [&](Value c, mlir::ValueRange a) -> Values {
           Values o(a.begin(), a.end());
           Value p[2] = {k.vload(panel_[0], k.mul(c, k.ci(16)), 16), k.vload(panel_[1], k.mul(c, k.ci(16)), 16)};
           for (int64_t j = 0; j < kTile; ++j) {
-            Value xv = k.splat(k.load(x_, k.add(xrow[j], c)), 16);
+            Value xv = k.splat(k.load(x, k.add(xrow[j], c)), 16);
             for (int i = 0; i < 2; ++i) o[i * kTile + j] = k.fma(p[i], xv, o[i * kTile + j]);
           }
           return o;
@@ -425,6 +454,53 @@ void LinearGen::matmul(const Job& job) {
         for (int i = 0; i < 2; ++i)
           for (int64_t j = 0; j < kTile; ++j) k.vstore(res[i * kTile + j], c_[i], k.mul(tok[j], k.ci(16)));
       });
+    });
+  });
+}
+
+// e4m3 rounding of a vector of f32 (as aprc_f32_to_fp8e4m3, then back to f32): |y| scaled by the
+// inverse of its e4m3 quantum (2^(e - 3) in binade e, 2^-9 below the normals: exact powers of two),
+// rounded to an integer (ties to even), scaled back and saturated at 448; NaN stays NaN.
+static Value round_e4m3(KB& k, Value y) {
+  auto ci32 = [&](int64_t v) { return k.vconst_i(v, 16, k.i32); };
+  Value bits = k.bitcast(y, k.i32);
+  Value a = k.band(bits, ci32(0x7fffffff));
+  Value qexp = k.sub(k.max(k.shru(a, ci32(23)), ci32(121)), ci32(3));  // biased exponent of the quantum
+  Value q = k.bitcast(k.shl(qexp, ci32(23)), k.f32);
+  Value inv_q = k.bitcast(k.shl(k.sub(ci32(254), qexp), ci32(23)), k.f32);
+  Value r = k.min(k.mul(k.round_even(k.mul(k.bitcast(a, k.f32), inv_q)), q), k.vconst_f(448.0, 16));
+  return k.bitcast(k.bor(k.bitcast(r, k.i32), k.band(bits, ci32(-2147483648LL))), k.f32);
+}
+
+// Tokens [t0, t0 + n) of x, normalized (x * 1/rms * gamma), each rounded to e4m3 with the scale
+// s = max|row| / 448 (values times 1/s; s = 0 gives zeros) and scaled back: xq8_[local token][K].
+void LinearGen::quantize_fp8(Value t0, Value n) {
+  auto& k = k_;
+  Value zero = k.vconst_f(0, 16);
+  k.for_(k.ci(0), n, k.ci(1), [&](Value lt) {
+    Value t = k.add(t0, lt);
+    Value row = k.mul(t, k.ci(K_));
+    Value inv = inv_rms_ ? k.splat(k.load(inv_rms_, t), 16) : Value();
+    auto normalized = [&](Value i, Value mask) {
+      Value v = mask ? k.vload_masked(x_, k.add(row, i), mask, zero) : k.vload(x_, k.add(row, i), 16);
+      if (inv) v = k.mul(v, inv);
+      if (gamma_) v = k.mul(v, mask ? k.vload_masked(gamma_, i, mask, zero) : k.vload(gamma_, i, 16));
+      return v;
+    };
+    // max |x| through the unsigned order of the bits (a NaN, larger than any, propagates)
+    Value absmask = k.vconst_i(0x7fffffff, 16, k.i32);
+    Value bits = for_lanes16(k, k.ci(0), k.ci(K_), {k.vconst_i(0, 16, k.i32)}, [&](Value i, Value mask, mlir::ValueRange c) {
+      return Values{k.b.create<mlir::arith::MaxUIOp>(c[0], k.band(k.bitcast(normalized(i, mask), k.i32), absmask))};
+    })[0];
+    Value scale = k.div(k.bitcast(k.reduce_umax(bits), k.f32), k.cf(448.0));
+    Value pos = k.cmpf(mlir::arith::CmpFPredicate::OGT, scale, k.cf(0));
+    Value inv_s = k.splat(k.select(pos, k.div(k.cf(1.0), scale), k.cf(0)), 16);
+    Value s16 = k.splat(scale, 16);
+    Value out = k.mul(lt, k.ci(K_));
+    for_lanes16(k, k.ci(0), k.ci(K_), [&](Value i, Value mask) {
+      Value v = k.mul(round_e4m3(k, k.mul(normalized(i, mask), inv_s)), s16);
+      if (mask) k.vstore_masked(v, xq8_, k.add(out, i), mask);
+      else k.vstore(v, xq8_, k.add(out, i));
     });
   });
 }
@@ -586,7 +662,7 @@ void LinearGen::epilogue(const Job& job, Value t, Value g, Values ys, Value mask
   Value base = k.mul(g, k.ci(16));
   Value zero = k.vconst_f(0, 16);
   for (size_t i = 0; i < ys.size(); ++i) {
-    if (inv_rms_) ys[i] = k.mul(ys[i], k.splat(k.load(inv_rms_, t), 16));
+    if (inv_rms_ && !fp8x_) ys[i] = k.mul(ys[i], k.splat(k.load(inv_rms_, t), 16));
     if (!bias_.empty()) ys[i] = k.add(ys[i], bias_[job.weights[i]].vector16(base, mask));
   }
   Value y = ys[0];

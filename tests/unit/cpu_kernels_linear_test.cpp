@@ -1,6 +1,8 @@
 // Generated Linear kernels (matrix-vector for T = 1, matrix-matrix for T > 1) against an fp64
 // reference computed from the weights as aprc::dequantize_rows reads them: every weight format and
 // layout, the RMSNorm prologue, biases, the SwiGLU and residual epilogues, several weights at once.
+#include "aprc/error.h"
+#include "aprc/formats/blocks.h"
 #include "cpu_kernels_test_util.h"
 
 namespace aprc::test {
@@ -36,7 +38,8 @@ LinearData make_data(Rng& rng, const KernelSpec& spec) {
   return d;
 }
 
-// Runs the kernel for T tokens and checks every output; `alias` makes the residual output write
+// Runs the kernel for T tokens and checks every output (T = 1 takes the matrix-vector path, except
+// with fp8 activations); `alias` makes the residual output write
 // over its input, as the executor may.
 void check_linear(CpuModule& mod, LinearData& d, int64_t T, bool alias, Rng& rng, double tol) {
   const KernelSpec& s = d.spec;
@@ -50,6 +53,16 @@ void check_linear(CpuModule& mod, LinearData& d, int64_t T, bool alias, Rng& rng
       for (int64_t k = 0; k < K; ++k) ss += xn[t * K + k] * xn[t * K + k];
       const double inv = 1 / std::sqrt(ss / K + s.eps);
       for (int64_t k = 0; k < K; ++k) xn[t * K + k] *= inv * d.gamma_vals[k];
+    }
+  // per-token fp8 activations: each normalized row rounded to e4m3 with the scale max|row| / 448,
+  // through blocks.h's integer encoder (the interpreter's rule)
+  if (s.fp8_activations)
+    for (int64_t t = 0; t < T; ++t) {
+      float amax = 0;
+      for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(float(xn[t * K + k])));
+      const float scale = amax / 448.0f, inv = scale > 0 ? 1.0f / scale : 0.0f;
+      for (int64_t k = 0; k < K; ++k)
+        xn[t * K + k] = double(aprc_fp8e4m3_to_f32(aprc_f32_to_fp8e4m3(float(xn[t * K + k]) * inv))) * scale;
     }
   auto matmul = [&](size_t i) {
     const int64_t N = s.weights[i].rows;
@@ -211,6 +224,71 @@ TEST(CpuKernelsLinear, Int8ActivationsStayWithinTheirBound) {
   specs.push_back(qkv);
   for (KernelSpec& s : specs) s.int8_activations = true;
   check_specs(specs, 46, 2e-2, {1, 3, 17, 70});
+}
+
+// Per-token fp8 activations (prefill of --fp8-activations per-token plans): every shape of Linear
+// on fp8e4m3 weights (per channel and per tensor) against the fp64 product of the e4m3-rounded
+// normalized rows. T = 1 takes the same path; 70 tokens span two token blocks, and the long rows of
+// 9001 columns make the blocks 8 tokens (17 tokens: three blocks, the last partial).
+TEST(CpuKernelsLinear, Fp8PerTokenActivations) {
+  const auto fp8 = [](int64_t rows, int64_t cols, ScaleGranularity sc = ScaleGranularity::PerChannel) {
+    return wd(DType::FP8_E4M3, rows, cols, WeightLayout::RowMajor, sc);
+  };
+  std::vector<KernelSpec> specs;
+  specs.push_back(linear({fp8(37, 45)}));
+  specs.push_back(linear({fp8(19, 80, ScaleGranularity::PerTensor)}));
+  KernelSpec qkv = linear({fp8(48, 101), fp8(17, 101), fp8(17, 101, ScaleGranularity::PerTensor)});
+  qkv.has_norm = true;
+  qkv.norm = wd(DType::F32, 1, 101);
+  qkv.eps = 1e-6;
+  for (const WeightDesc& w : qkv.weights) qkv.biases.push_back(wd(DType::F32, 1, w.rows));
+  specs.push_back(qkv);
+  KernelSpec gate_up = linear({fp8(53, 67), fp8(53, 67)});
+  gate_up.epilogue = Epilogue::SwiGLU;
+  gate_up.has_norm = true;
+  gate_up.norm = wd(DType::BF16, 1, 67);
+  specs.push_back(gate_up);
+  KernelSpec down = linear({fp8(45, 131)});
+  down.epilogue = Epilogue::Residual;
+  specs.push_back(down);
+  for (KernelSpec& s : specs) s.fp8_activations = true;
+  check_specs(specs, 50, 1e-5, {1, 3, 17, 70});
+  KernelSpec wide = linear({fp8(5, 9001)});
+  wide.has_norm = true;
+  wide.norm = wd(DType::F32, 1, 9001);
+  wide.fp8_activations = true;
+  check_specs({wide}, 51, 1e-5, {1, 17});
+  // The fixture's shapes (hidden 256, ffn 768, a vocabulary-sized logits block of rows).
+  KernelSpec fqkv = linear({fp8(256, 256), fp8(128, 256), fp8(128, 256)});
+  fqkv.has_norm = true;
+  fqkv.norm = wd(DType::F32, 1, 256);
+  fqkv.eps = 1e-6;
+  for (const WeightDesc& w : fqkv.weights) fqkv.biases.push_back(wd(DType::F32, 1, w.rows));
+  KernelSpec fgu = linear({fp8(768, 256), fp8(768, 256)});
+  fgu.epilogue = Epilogue::SwiGLU;
+  fgu.has_norm = true;
+  fgu.norm = wd(DType::F32, 1, 256);
+  fgu.eps = 1e-6;
+  KernelSpec fdown = linear({fp8(256, 768)});
+  fdown.epilogue = Epilogue::Residual;
+  KernelSpec flog = linear({fp8(1003, 256)});
+  std::vector<KernelSpec> fixture_shapes{fqkv, fgu, fdown, flog};
+  for (KernelSpec& s : fixture_shapes) s.fp8_activations = true;
+  check_specs(fixture_shapes, 52, 1e-5, {1, 16, 4});
+}
+
+// The CPU backend refuses fp8 activations on a weight that is not fp8 (the cast pass never makes
+// one) with a one-line error that names the kernel.
+TEST(CpuKernelsLinear, Fp8ActivationsNeedFp8Weights) {
+  KernelSpec s = linear({wd(DType::FP8_E4M3, 16, 64), wd(DType::Q8_0, 16, 64)});
+  s.fp8_activations = true;
+  try {
+    compile_for_host({s});
+    FAIL() << "compiled";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    EXPECT_NE(std::string(e.what()).find("need every weight fp8e4m3, not q8_0"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

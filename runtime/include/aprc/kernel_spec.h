@@ -93,7 +93,8 @@ struct KernelSpec {
   // Linear with fp8e4m3 weights in a prefill function (aprc.fp8_per_token_activations, from
   // aprc-cast-fp8 per-token-activations): each row of the (normalized) input is quantized to e4m3
   // with the scale max|row| / 448 before the products, at every row count (the interpreter's
-  // fp8_per_token). CUDA runs it on the FP8 tensor cores; the CPU backend refuses it.
+  // fp8_per_token). CUDA runs it on the FP8 tensor cores; the CPU rounds to e4m3 and multiplies in
+  // f32. Every weight of the step is fp8e4m3.
   bool fp8_activations = false;
 
   // Rope / KvAppend / Attention
