@@ -1,8 +1,9 @@
 // The accuracy report of `aprc verify MODEL --report`: for one prompt, the logits of the model with
 // its weights as stored and with its linear weights cast to fp8 (aprc-cast-fp8), each against the
-// f32-dequantized reference (aprc-dequantize-weights), all run by the reference interpreter: the
-// largest error at each position relative to that position's largest |logit|, and how often the
-// top-1 token agrees. MLIR-free header.
+// f32-dequantized reference (aprc-dequantize-weights) that the reference interpreter computes; each
+// run by the interpreter and, when asked, by the stored plan and the fp8 plan compiled for the CPU
+// (aprc compile, then the CPU runtime): the largest error at each position relative to that
+// position's largest |logit|, and how often the top-1 token agrees. MLIR-free header.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,7 @@ LogitsError compare_logits(const reference::Activation& got, const reference::Ac
 struct AccuracyReport {
   struct Row {
     std::string name;      // "stored", "fp8"
+    std::string engine;    // "interpreter", "cpu plan"
     std::string encoding;  // "q4_k, q6_k" (the matrix encodings of the module), or Fp8Options::description
     LogitsError error;
   };
@@ -50,7 +52,16 @@ reference::Activation prefill_logits(const Model& model, const std::string& pipe
 // The pipeline of the f32-dequantized reference module.
 inline constexpr const char* kReferencePipeline = "aprc-dequantize-weights";
 
-// Runs @prefill on `ids` for the reference, the stored and the fp8 module. Bad ids are BadInput.
-AccuracyReport accuracy_report(const Model& model, std::span<const int32_t> ids, const Fp8Options& fp8);
+struct ReportOptions {
+  // Also compile the stored and the fp8 weights into CPU plans (in a temporary directory, removed
+  // afterwards) and run them with the CPU runtime.
+  bool cpu_plans = false;
+  int threads = 0;  // the plans' CPU threads (0: one per core)
+};
+
+// Runs @prefill on `ids` for the reference, the stored and the fp8 module (and plans). Bad ids are
+// BadInput.
+AccuracyReport accuracy_report(const Model& model, std::span<const int32_t> ids, const Fp8Options& fp8,
+                               const ReportOptions& options = {});
 
 }  // namespace aprc::verify

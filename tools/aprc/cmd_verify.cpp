@@ -29,7 +29,7 @@ constexpr const char* kUsage =
     "usage: aprc verify PLAN|MODEL [--prompt TEXT | --ids 1,2,3] [--engines reference,cpu,cuda] [--tolerance X]\n"
     "                   [--decode N] [--model FILE] [--json] [--quiet]\n"
     "       aprc verify MODEL --report (--prompt TEXT | --ids 1,2,3) [--fp8-ops GROUPS] [--fp8-scales S]\n"
-    "                   [--fp8-activations per-token] [--json]\n"
+    "                   [--fp8-activations per-token] [--json] [--no-plans] [--threads N]\n"
     "Runs the same tokens through the reference interpreter and each compiled engine and compares every\n"
     "op's output: a table per layer (max abs error, max error relative to the tensor's largest magnitude,\n"
     "cosine similarity, the worst of each over the prefill and decode calls), then the first op over\n"
@@ -51,10 +51,12 @@ constexpr const char* kUsage =
     "  --quiet            no progress on stderr\n"
     "--report: the logits of the prompt with the weights as stored and cast to fp8 e4m3, against the\n"
     "f32-dequantized weights (reference interpreter): per position, max |logit - reference| / max\n"
-    "|reference logit|, and top-1 agreement.\n"
+    "|reference logit|, and top-1 agreement; each computed by the interpreter and by a plan compiled\n"
+    "for the CPU (aprc compile --target cpu [--weights fp8 ...], in a temporary directory).\n"
     "  --fp8-ops GROUPS   which linear weights are cast: attn_qkv, attn_proj, mlp, logits, all (default)\n"
     "  --fp8-scales S     per-channel (one scale per output row, the default) or per-tensor\n"
-    "  --fp8-activations per-token  prefill activations quantized per token to e4m3 too\n";
+    "  --fp8-activations per-token  prefill activations quantized per token to e4m3 too\n"
+    "  --no-plans         the interpreter's rows only (no compile)\n";
 
 constexpr const char* kDefaultPrompt = "The quick brown fox jumps over the lazy dog. Then, at the river, it";
 
@@ -102,12 +104,13 @@ int cmd_verify(int argc, char** argv) {
   std::set<std::string> values{"prompt", "ids", "engines", "tolerance", "decode", "model", "max-tokens", "threads",
                                 "recorded"};
   values.insert(std::begin(kFp8Flags), std::end(kFp8Flags));
-  cli::Args args("verify", argc, argv, values, {"report", "json", "quiet", "help"});
+  cli::Args args("verify", argc, argv, values, {"report", "json", "quiet", "help", "no-plans"});
   if (args.flag("help")) {
     std::fputs(kUsage, stdout);
     return 0;
   }
   if (args.flag("report")) return verify_report(args);
+  if (args.flag("no-plans")) throw_bad_input("aprc verify: --no-plans goes with --report");
   for (const char* flag : kFp8Flags)
     if (args.value(flag)) throw_bad_input(std::string("aprc verify: --") + flag + " goes with --report");
   args.expect_positionals(1, 1);

@@ -1,6 +1,7 @@
 // aprc verify MODEL --report (--prompt TEXT | --ids 1,2,3) [--fp8-ops G,...] [--fp8-scales per-channel|
-// per-tensor] [--fp8-activations per-token] [--json]: the accuracy report (accuracy_report.h) of the
-// weights as stored and cast to fp8, against the f32-dequantized weights. The rest of `aprc verify`
+// per-tensor] [--fp8-activations per-token] [--json] [--no-plans] [--threads N]: the accuracy report
+// (accuracy_report.h) of the weights as stored and cast to fp8, against the f32-dequantized weights,
+// by the interpreter and by CPU plans. The rest of `aprc verify`
 // (per-op comparison of plans) calls this for --report.
 #include <cstdio>
 
@@ -19,7 +20,10 @@ int verify_report(const cli::Args& args) {
   if (static_cast<int64_t>(ids.size()) > model.config.max_position_embeddings)
     throw_bad_input("aprc verify: " + std::to_string(ids.size()) + " tokens do not fit the model's context of " +
                     std::to_string(model.config.max_position_embeddings));
-  const verify::AccuracyReport report = verify::accuracy_report(model, ids, fp8);
+  verify::ReportOptions options;
+  options.cpu_plans = !args.flag("no-plans");
+  options.threads = static_cast<int>(args.int_or("threads", 0));
+  const verify::AccuracyReport report = verify::accuracy_report(model, ids, fp8, options);
   if (args.flag("json"))
     std::printf("%s\n", report.to_json().dump().c_str());
   else
