@@ -139,9 +139,11 @@ std::vector<uint8_t> metadata(const Model& m, const GgufWriteOptions& options, u
     counted([&] { e.kv_strs("tokenizer.ggml.tokens", tokens); });
     counted([&] { e.kv_i32s("tokenizer.ggml.token_type", types); });
     counted([&] { e.kv_strs("tokenizer.ggml.merges", t.merges); });
-    for (auto [key, id] : {std::pair{"tokenizer.ggml.bos_token_id", t.bos_id}, std::pair{"tokenizer.ggml.eos_token_id", t.eos_id},
-                           std::pair{"tokenizer.ggml.padding_token_id", t.pad_id}})
-      if (id >= 0) counted([&] { e.kv_u32(key, static_cast<uint64_t>(id)); });
+    // (a plain pair, not a structured binding: clang 14 cannot capture those in a lambda)
+    for (const auto& key_id : {std::pair{"tokenizer.ggml.bos_token_id", t.bos_id},
+                               std::pair{"tokenizer.ggml.eos_token_id", t.eos_id},
+                               std::pair{"tokenizer.ggml.padding_token_id", t.pad_id}})
+      if (key_id.second >= 0) counted([&] { e.kv_u32(key_id.first, static_cast<uint64_t>(key_id.second)); });
     counted([&] { e.kv_bool("tokenizer.ggml.add_bos_token", t.add_bos); });
   }
   if (!t.chat_template.empty()) counted([&] { e.kv_str("tokenizer.chat_template", t.chat_template); });
