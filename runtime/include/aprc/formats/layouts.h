@@ -33,6 +33,36 @@ enum class WeightLayout : uint8_t {
   //   q6_k (3360 B): ql (1 x 128), qh (1 x 64), scales (1 x 16), d (2 x 1)
   // Everything else about a field (bit packing, nibble order) is as in the row_major block.
   CpuR16,
+
+  // ---- CUDA layouts (codegen/cuda reads them). The decode matrix-vector kernels give each lane one
+  // 16-byte "chunk" of a row per step, consecutive lanes consecutive chunks, so every warp load is one
+  // contiguous 512-byte run. Each layout splits a block into planes (regions), each plane holds that
+  // part of every block, row after row, block after block ((row * blocks_per_row + block) order), and
+  // the planes follow each other. When the tensor starts 16-byte aligned, every plane starts aligned to
+  // the loads kernels make from it (16 bytes for quant planes, 8, 4 or 2 for the smaller ones). Bytes are
+  // never changed, only moved: the total size equals the row_major size, and dequantization gives
+  // bit-identical values.
+
+  // Q4_K. Plane 0: quants, 128 bytes a block: 8 chunks of 16 bytes, chunk j = sub-block j (weights
+  //   32j..32j+31 of the block), weight 32j+2i in the low nibble of byte i, 32j+2i+1 in the high one.
+  //   Plane 1: the first 16 bytes of each block unchanged (f16 d, f16 dmin, 12 bytes of 6-bit scales
+  //   and mins).
+  CudaQ4K,
+  // Q5_K. Plane 0: low 4 bits, as CudaQ4K's plane 0. Plane 1: 5th bits, 32 bytes a block: a
+  //   little-endian u32 per sub-block, bit i = weight 32j+i. Plane 2: the 16-byte headers (d, dmin,
+  //   scales), as CudaQ4K's plane 1.
+  CudaQ5K,
+  // Q6_K. Plane 0: low 4 bits, 128 bytes a block, as CudaQ4K's plane 0. Plane 1: high 2 bits, 64 bytes
+  //   a block: a little-endian u64 per sub-block j, bits 2i..2i+1 = weight 32j+i. Plane 2: the 16 int8
+  //   scales unchanged (one per 16 weights). Plane 3: the f16 d, 2 bytes a block.
+  CudaQ6K,
+  // Q8_0 (blocks of 32). Plane 0: the 32 int8 quants of each block unchanged (two 16-byte chunks).
+  //   Plane 1: the f16 d, 2 bytes a block.
+  CudaQ8_0,
+  // Q5_0 (blocks of 32). Plane 0: low 4 bits, 16 bytes a block, weight 2i in the low nibble of byte i,
+  //   2i+1 in the high one. Plane 1: 5th bits, a little-endian u32 a block, bit i = weight i. Plane 2:
+  //   the f16 d, 2 bytes a block.
+  CudaQ5_0,
 };
 
 const char* layout_name(WeightLayout layout);

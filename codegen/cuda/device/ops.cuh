@@ -1,0 +1,155 @@
+// aprc CUDA device library, part 4: the row-wise ops (RMSNorm, RoPE, KV-cache append, attention,
+// embedding, elementwise). KV caches are [context, kv_heads * head_dim] rows of f32, f16 or bf16
+// (CELEM 0, 1, 2), one pair (k, v) a layer; position p is row p.
+
+APRC_DEV unsigned short aprc_f32_to_f16_bits(float f) {
+#if !defined(APRC_EMU)
+  unsigned short h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
+#else
+  return aprc_emu_f32_to_f16(f);
+#endif
+}
+
+template <int CELEM>
+APRC_DEV float aprc_cache_load(const void* c, size_t i) {
+  if (CELEM == 0) return ((const float*)c)[i];
+  const unsigned short h = ((const unsigned short*)c)[i];
+  return CELEM == 1 ? aprc_half_to_float(h) : aprc_bf16_to_float(h);
+}
+
+template <int CELEM>
+APRC_DEV void aprc_cache_store(void* c, size_t i, float v) {
+  if (CELEM == 0) ((float*)c)[i] = v;
+  else if (CELEM == 1) ((unsigned short*)c)[i] = aprc_f32_to_f16_bits(v);
+  else ((unsigned short*)c)[i] = (unsigned short)(aprc_pack_bf16x2(v, 0.f) & 0xffffu);
+}
+
+// ---- RMSNorm of one row (the block) -------------------------------------------------------------------
+template <int H, int GELEM>
+APRC_DEV void aprc_rms_norm_row(const float* x, const void* gamma, float eps, float* out, float* scratch) {
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < H; i += blockDim.x) ss += x[i] * x[i];
+  const float inv = 1.0f / sqrtf(aprc_block_sum(ss, scratch) / (float)H + eps);
+  for (int i = threadIdx.x; i < H; i += blockDim.x) out[i] = x[i] * inv * aprc_vec<GELEM>(gamma, i);
+}
+
+// ---- RoPE (NeoX, rotate-half): pair (i, i + hd/2) turns by p * theta^(-2i/hd), computed in double ----
+APRC_DEV void aprc_rope_angle(int p, int i, int hd, double theta, float& c, float& s) {
+  const double ang = (double)p * pow(theta, -2.0 * (double)i / (double)hd);
+  c = (float)cos(ang);
+  s = (float)sin(ang);
+}
+
+template <int HEADS, int HD>
+APRC_DEV void aprc_rope_row(float* row, int p, double theta) {
+  for (int idx = threadIdx.x; idx < HEADS * HD / 2; idx += blockDim.x) {
+    const int h = idx / (HD / 2), i = idx % (HD / 2);
+    float c, s;
+    aprc_rope_angle(p, i, HD, theta, c, s);
+    float* v = row + h * HD;
+    const float x0 = v[i], x1 = v[i + HD / 2];
+    v[i] = x0 * c - x1 * s;
+    v[i + HD / 2] = x1 * c + x0 * s;
+  }
+}
+
+// k, v: one token's rows; writes them into cache row p (k rotated first when ROPE, and written back).
+template <int KVH, int HD, bool ROPE, int CELEM>
+APRC_DEV void aprc_kv_append_row(float* k, const float* v, void* ck, void* cv, int p, double theta) {
+  const size_t base = (size_t)p * KVH * HD;
+  for (int idx = threadIdx.x; idx < KVH * HD / 2; idx += blockDim.x) {
+    const int h = idx / (HD / 2), i = idx % (HD / 2);
+    float* kh = k + h * HD;
+    float y0 = kh[i], y1 = kh[i + HD / 2];
+    if (ROPE) {
+      float c, s;
+      aprc_rope_angle(p, i, HD, theta, c, s);
+      const float x0 = y0, x1 = y1;
+      y0 = x0 * c - x1 * s;
+      y1 = x1 * c + x0 * s;
+      kh[i] = y0;
+      kh[i + HD / 2] = y1;
+    }
+    aprc_cache_store<CELEM>(ck, base + h * HD + i, y0);
+    aprc_cache_store<CELEM>(ck, base + h * HD + i + HD / 2, y1);
+  }
+  for (int idx = threadIdx.x; idx < KVH * HD; idx += blockDim.x) aprc_cache_store<CELEM>(cv, base + idx, v[idx]);
+}
+
+// ---- attention ------------------------------------------------------------------------------------------
+// One warp attends one query (in shared memory, already scaled) over cache rows [k0, k1) of kv head
+// kvh, with the running max m, sum l and output o (lane holds dims lane, lane + 32, ...): the online
+// softmax of flash attention, 32 keys at a time (lane j scores key j).
+template <int HD, int KVH, int CELEM>
+APRC_DEV void aprc_attend(const float* qs, const void* ck, const void* cv, int kvh, int k0, int k1, float& m,
+                          float& l, float* o) {
+  constexpr int DPL = (HD + 31) / 32;  // dims per lane
+  const int lane = threadIdx.x & 31;
+  m = APRC_NEG_INF;
+  l = 0.f;
+#pragma unroll
+  for (int i = 0; i < DPL; ++i) o[i] = 0.f;
+  for (int kb = k0; kb < k1; kb += 32) {
+    const int key = kb + lane;
+    float s = APRC_NEG_INF;
+    if (key < k1) {
+      const size_t row = (size_t)key * KVH * HD + (size_t)kvh * HD;
+      float acc = 0.f;
+      if (CELEM == 0 && HD % 4 == 0) {
+        const float4* kr = (const float4*)((const float*)ck + row);
+#pragma unroll 8
+        for (int d = 0; d < HD / 4; ++d) {
+          const float4 kv = kr[d];
+          acc = fmaf(qs[4 * d], kv.x, acc);
+          acc = fmaf(qs[4 * d + 1], kv.y, acc);
+          acc = fmaf(qs[4 * d + 2], kv.z, acc);
+          acc = fmaf(qs[4 * d + 3], kv.w, acc);
+        }
+      } else {
+        for (int d = 0; d < HD; ++d) acc = fmaf(qs[d], aprc_cache_load<CELEM>(ck, row + d), acc);
+      }
+      s = acc;
+    }
+    const float mnew = fmaxf(m, aprc_warp_max(s));
+    const float p = key < k1 ? expf(s - mnew) : 0.f;
+    const float corr = expf(m - mnew);
+    l = l * corr + aprc_warp_sum(p);
+#pragma unroll
+    for (int i = 0; i < DPL; ++i) o[i] *= corr;
+    const int nk = aprc_min(32, k1 - kb);
+    for (int j = 0; j < nk; ++j) {
+      const float pj = aprc_shfl(p, j);
+      const size_t row = (size_t)(kb + j) * KVH * HD + (size_t)kvh * HD;
+#pragma unroll
+      for (int i = 0; i < DPL; ++i) {
+        const int d = lane + 32 * i;
+        if (d < HD) o[i] = fmaf(pj, aprc_cache_load<CELEM>(cv, row + d), o[i]);
+      }
+    }
+    m = mnew;
+  }
+}
+
+// Decode attention workspace (for a call of T tokens): per (token, head) a counter of finished splits,
+// then per (token, head, split) the partial (m, l, o[HD]). Counters start at zero and the last split
+// of each (token, head) resets its own, so the workspace is clean after every call.
+APRC_DEV unsigned* aprc_attn_counter(unsigned char* ws, int H, int t, int h) { return (unsigned*)ws + (size_t)t * H + h; }
+APRC_DEV float* aprc_attn_partial(unsigned char* ws, int H, int HD, int S, int T, int t, int h, int split) {
+  float* base = (float*)(ws + (((size_t)T * H * 4 + 255) & ~(size_t)255));
+  return base + (((size_t)t * H + h) * S + split) * (HD + 2);
+}
+
+// ---- embedding -----------------------------------------------------------------------------------------
+template <class B, void (*F)(const B*, float*), int QK>
+APRC_DEV void aprc_embed_blocks(const void* table, int id, int H, float* out) {
+  const int nb = H / QK;
+  for (int b = threadIdx.x; b < nb; b += blockDim.x)
+    F((const B*)((const unsigned char*)table + ((size_t)id * nb + b) * sizeof(B)), out + (size_t)b * QK);
+}
+
+template <class W>
+APRC_DEV void aprc_embed_chunks(const W& w, int id, int H, float* out) {
+  for (int c = threadIdx.x; c < H / W::CW; c += blockDim.x) w.values(w.load(id, c), out + (size_t)c * W::CW);
+}
