@@ -22,16 +22,19 @@ namespace aprc::cuda {
 namespace {
 
 // The driver entry points we use. decltype(&cuX) follows cuda.h's versioned names (cuMemAlloc is
-// cuMemAlloc_v2 there), and cuGetProcAddress("cuX", version) returns that same version.
+// cuMemAlloc_v2 there), and cuGetProcAddress("cuX", version) returns that same version. Names that
+// cuda.h maps to another function (cuGraphInstantiate -> cuGraphInstantiateWithFlags) are listed under
+// the name they map to.
 #define APRC_CU_FUNCTIONS(X)                                                                              \
   X(cuInit) X(cuDriverGetVersion) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName)                    \
   X(cuDeviceGetAttribute) X(cuDeviceTotalMem) X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent)               \
   X(cuStreamCreate) X(cuStreamSynchronize) X(cuMemAlloc) X(cuMemFree) X(cuMemGetInfo)                     \
   X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemcpyDtoDAsync) X(cuMemsetD8Async) X(cuModuleLoadDataEx) \
   X(cuModuleGetFunction) X(cuFuncSetAttribute) X(cuLaunchKernel) X(cuLaunchKernelEx)                      \
-  X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate) X(cuGraphLaunch)                    \
+  X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiateWithFlags) X(cuGraphLaunch)                    \
   X(cuGraphExecDestroy) X(cuGraphDestroy) X(cuEventCreate) X(cuEventRecord) X(cuEventSynchronize)          \
-  X(cuEventElapsedTime) X(cuGetErrorName) X(cuGetErrorString)
+  X(cuEventElapsedTime) X(cuGetErrorName) X(cuGetErrorString) X(cuModuleUnload) X(cuStreamDestroy)            \
+  X(cuEventDestroy)
 
 struct Driver {
 #define APRC_DECLARE(name) decltype(&name) name##_ = nullptr;
@@ -125,6 +128,13 @@ class CudaDevice final : public Device {
     check(d_.cuEventCreate_(&ev1_, CU_EVENT_DEFAULT), "cuEventCreate", "timer");
   }
 
+  ~CudaDevice() override {
+    if (module_) d_.cuModuleUnload_(module_);
+    if (ev0_) d_.cuEventDestroy_(ev0_);
+    if (ev1_) d_.cuEventDestroy_(ev1_);
+    if (stream_) d_.cuStreamDestroy_(stream_);
+  }
+
   std::string description() const override {
     char buf[320];
     snprintf(buf, sizeof buf, "%s (sm_%d, %d SMs, %.1f GiB)", name_.c_str(), cc_, sms_, total_mem_ / 1073741824.0);
@@ -183,6 +193,8 @@ class CudaDevice final : public Device {
     char log[8192] = {};
     CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
     void* vals[] = {log, reinterpret_cast<void*>(sizeof log - 1)};
+    if (module_) d_.cuModuleUnload_(module_);
+    module_ = nullptr;
     const CUresult r = d_.cuModuleLoadDataEx_(&module_, data, 2, opts, vals);
     if (r != CUDA_SUCCESS)
       throw_internal("cuda: cuModuleLoadDataEx (" + what + ") failed: " + error_text(r) + (log[0] ? std::string(": ") + log : ""));
@@ -229,7 +241,7 @@ class CudaDevice final : public Device {
     CUgraph g = nullptr;
     check(d_.cuStreamEndCapture_(stream_, &g), "cuStreamEndCapture", "graph capture");
     CUgraphExec exec = nullptr;
-    const CUresult r = d_.cuGraphInstantiate_(&exec, g, 0);
+    const CUresult r = d_.cuGraphInstantiateWithFlags_(&exec, g, 0);
     d_.cuGraphDestroy_(g);
     check(r, "cuGraphInstantiate", "graph capture");
     return exec;
@@ -262,7 +274,8 @@ class CudaDevice final : public Device {
     return ms / 1e3;
   }
 
-  void set_pdl(bool on) { pdl_ = on && cc_ >= 90; }
+  void set_programmatic_launch(bool on) override { pdl_ = on && cc_ >= 90; }
+  bool programmatic_launch() const override { return pdl_; }
   void set_sync_each(bool on) { sync_each_ = on; }
 
  private:
@@ -287,7 +300,7 @@ std::unique_ptr<Device> open_cuda_device(int ordinal) {
   if (const char* s = getenv("APRC_CUDA_SYNC"); s && *s == '1') dev->set_sync_each(true);
   // APRC_CUDA_PDL=0 turns off programmatic dependent launch.
   const char* p = getenv("APRC_CUDA_PDL");
-  dev->set_pdl(!(p && *p == '0'));
+  dev->set_programmatic_launch(!(p && *p == '0'));
   return dev;
 }
 

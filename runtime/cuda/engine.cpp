@@ -144,8 +144,9 @@ DevPtr Engine::bind(const Arg& a, int64_t T, int64_t pos, const Step& st) const 
   throw_internal("cuda: unknown argument kind");
 }
 
-void Engine::launch_steps(PreparedFunction& f, int64_t T, int64_t pos) {
-  for (auto& ps : f.steps) {
+void Engine::launch_steps(PreparedFunction& f, int64_t T, int64_t pos, std::vector<double>* step_seconds) {
+  for (size_t i = 0; i < f.steps.size(); ++i) {
+    PreparedStep& ps = f.steps[i];
     const Step& st = *ps.step;
     for (size_t a = 0; a < st.args.size(); ++a) ps.arg_values[a] = bind(st.args[a], T, pos, st);
     LaunchShape shape;
@@ -157,12 +158,13 @@ void Engine::launch_steps(PreparedFunction& f, int64_t T, int64_t pos) {
     }
     shape.shared_bytes = static_cast<unsigned>(st.shared_bytes);
     if (shape.grid[0] == 0 || shape.grid[1] == 0 || shape.grid[2] == 0) continue;  // nothing to do
+    if (step_seconds) device_->timer_start();
     device_->launch(ps.kernel, shape, ps.params.data(), ps.what);
+    if (step_seconds) (*step_seconds)[i] += device_->timer_stop_seconds();
   }
 }
 
-void Engine::run(const std::string& name, std::span<const int32_t> ids, int64_t pos, int64_t logits_rows,
-                 std::vector<float>* logits) {
+Engine::PreparedFunction& Engine::prepare_call(const std::string& name, std::span<const int32_t> ids, int64_t pos) {
   auto it = functions_.find(name);
   if (it == functions_.end()) throw_internal("cuda: the plan has no function '" + name + "'");
   PreparedFunction& f = *it->second;
@@ -176,8 +178,6 @@ void Engine::run(const std::string& name, std::span<const int32_t> ids, int64_t 
     if (ids[i] < 0 || ids[i] >= options_.vocab)
       throw_bad_input("cuda: token id " + std::to_string(ids[i]) + " is outside the vocabulary (" +
                       std::to_string(options_.vocab) + ")");
-  if (logits_rows < 0 || logits_rows > f.fn.max_tokens) throw_internal("cuda: bad logits row count");
-
   device_->upload(ids_, ids.data(), static_cast<uint64_t>(T) * 4);
   for (size_t i = 0; i < f.steps.size(); ++i) {
     const Step& st = *f.steps[i].step;
@@ -185,8 +185,18 @@ void Engine::run(const std::string& name, std::span<const int32_t> ids, int64_t 
     f.host_scalars[i * kScalarSlot + 1] = pos;
   }
   device_->upload(f.scalars, f.host_scalars.data(), f.host_scalars.size() * 8);
+  return f;
+}
 
-  if (f.graph_ok && T == 1) {
+void Engine::run(const std::string& name, std::span<const int32_t> ids, int64_t pos, int64_t logits_rows,
+                 std::vector<float>* logits) {
+  auto it = functions_.find(name);
+  if (it != functions_.end() && (logits_rows < 0 || logits_rows > it->second->fn.max_tokens))
+    throw_internal("cuda: bad logits row count");
+  PreparedFunction& f = prepare_call(name, ids, pos);
+  const int64_t T = static_cast<int64_t>(ids.size());
+
+  if (use_graphs_ && f.graph_ok && T == 1) {
     if (!f.graph) {
       device_->begin_capture();
       try {
@@ -207,6 +217,27 @@ void Engine::run(const std::string& name, std::span<const int32_t> ids, int64_t 
   } else {
     device_->synchronize(name);
   }
+}
+
+std::vector<double> Engine::profile_steps(const std::string& name, std::span<const int32_t> ids, int64_t pos, int reps) {
+  PreparedFunction& f = prepare_call(name, ids, pos);
+  std::vector<double> seconds(f.steps.size(), 0.0);
+  for (int r = 0; r < reps; ++r) launch_steps(f, static_cast<int64_t>(ids.size()), pos, &seconds);
+  for (auto& s : seconds) s /= reps;
+  return seconds;
+}
+
+void Engine::reset_graphs() {
+  for (auto& [name, f] : functions_) {
+    device_->destroy_graph(f->graph);
+    f->graph = nullptr;
+  }
+}
+
+const std::vector<Step>& Engine::steps(const std::string& name) const {
+  auto it = functions_.find(name);
+  if (it == functions_.end()) throw_internal("cuda: the plan has no function '" + name + "'");
+  return it->second->fn.steps;
 }
 
 bool Engine::uses_graph(const std::string& name) const {

@@ -107,7 +107,9 @@ inline bool run_block(unsigned threads) {
     makecontext(&f.ctx, entry, 0);
   }
   const int warps = static_cast<int>((threads + 31) / 32);
+  mc.error.clear();
   for (;;) {
+    if (!mc.error.empty()) return false;
     bool ran = false;
     for (auto& f : mc.fibers)
       if (f.state == Ready) {
@@ -135,7 +137,7 @@ inline bool run_block(unsigned threads) {
     if (released) continue;
     int at_block = 0, done = 0, at_warp = 0;
     for (auto& f : mc.fibers) at_block += f.state == AtBlock, done += f.state == Done, at_warp += f.state == AtWarp;
-    if (done == static_cast<int>(threads)) return true;
+    if (done == static_cast<int>(threads)) return mc.error.empty();
     if (at_block + done == static_cast<int>(threads)) {
       for (auto& f : mc.fibers)
         if (f.state == AtBlock) f.state = Ready;
@@ -167,6 +169,12 @@ inline T exchange(T v, int src_lane) {
 #define blockIdx (aprc_emu::m().block_idx)
 #define blockDim (aprc_emu::m().block_dim)
 #define gridDim (aprc_emu::m().grid_dim)
+
+// A fault inside a kernel (misaligned access): remembered, reported when the block ends.
+static inline void aprc_emu_check_align(const void* p, int bytes) {
+  if (reinterpret_cast<uintptr_t>(p) % bytes != 0 && aprc_emu::m().error.empty())
+    aprc_emu::m().error = "misaligned " + std::to_string(bytes) + "-byte load at " + std::to_string(reinterpret_cast<uintptr_t>(p));
+}
 
 static inline void aprc_emu_syncthreads() { aprc_emu::yield(aprc_emu::AtBlock); }
 static inline float aprc_emu_shfl_xor(float v, int mask) {

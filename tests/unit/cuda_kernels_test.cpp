@@ -18,8 +18,10 @@
 #include "aprc/codegen/cuda.h"
 #include "aprc/cuda/engine.h"
 #include "aprc/error.h"
+#include "aprc/formats/layouts.h"
 #include "cuda_emu_device.h"
 #include "cuda_test_support.h"
+#include "synthetic.h"
 
 namespace aprc::cuda::test {
 namespace {
@@ -384,9 +386,16 @@ const std::vector<Case>& cases() {
   return all;
 }
 
+// The tiny synthetic model: the fused schedule of the benchmarks, end to end.
+const synthetic::Model& tiny_model() {
+  static const synthetic::Model m = synthetic::build(synthetic::config("tiny"), 24, 7, true, 2);
+  return m;
+}
+
 std::string module_source() {
   std::vector<Function> fns;
   for (const auto& c : cases()) fns.insert(fns.end(), c.functions.begin(), c.functions.end());
+  fns.insert(fns.end(), tiny_model().functions.begin(), tiny_model().functions.end());
   return emit_module(kernels_of(fns));
 }
 
@@ -470,6 +479,116 @@ INSTANTIATE_TEST_SUITE_P(Kernels, CudaKernelTest,
                          ::testing::Combine(::testing::Values(Backend::Emu, Backend::Gpu),
                                             ::testing::Range<size_t>(0, cases().size())),
                          case_label);
+
+// A double-precision forward pass of the synthetic model, from its dequantized weights.
+class ReferenceModel {
+ public:
+  explicit ReferenceModel(const synthetic::Model& m) : m_(m), c_(m.cfg) {
+    for (size_t i = 0; i < m.weights.size(); ++i) {
+      const WeightDesc& w = m.weights[i];
+      std::vector<float> v(static_cast<size_t>(w.rows * w.cols));
+      dequantize_rows_in_layout(w.layout, TensorView{w.dtype, {w.rows, w.cols}, m.bytes[i]}, 0, w.rows, v.data());
+      W_.push_back(std::move(v));
+      index_[m.weight_names[i]] = i;
+    }
+    keys_.resize(c_.layers);
+    values_.resize(c_.layers);
+  }
+  // Runs T tokens at the current position; returns the logits of the last one.
+  std::vector<float> forward(const std::vector<int32_t>& ids) {
+    const int64_t T = static_cast<int64_t>(ids.size()), H = c_.hidden, QD = c_.heads * c_.head_dim,
+                  KD = c_.kv_heads * c_.head_dim;
+    std::vector<float> x;
+    for (int32_t id : ids) x.insert(x.end(), w("token_embd").begin() + id * H, w("token_embd").begin() + (id + 1) * H);
+    for (int64_t l = 0; l < c_.layers; ++l) {
+      const std::string p = "layers." + std::to_string(l) + ".";
+      const auto h = ref_rms_norm(x, T, H, w(p + "attn_norm"), c_.eps);
+      auto q = matmul(h, T, H, w(p + "attn.q_proj"), QD, &w(p + "attn.q_bias"));
+      auto k = matmul(h, T, H, w(p + "attn.k_proj"), KD, &w(p + "attn.k_bias"));
+      const auto v = matmul(h, T, H, w(p + "attn.v_proj"), KD, &w(p + "attn.v_bias"));
+      ref_rope(q, T, c_.heads, c_.head_dim, pos_, c_.theta);
+      ref_rope(k, T, c_.kv_heads, c_.head_dim, pos_, c_.theta);
+      keys_[l].insert(keys_[l].end(), k.begin(), k.end());
+      values_[l].insert(values_[l].end(), v.begin(), v.end());
+      const auto att = ref_attention(q, T, pos_, c_.heads, c_.kv_heads, c_.head_dim, 1.0 / std::sqrt(double(c_.head_dim)),
+                                     keys_[l], values_[l]);
+      const auto o = matmul(att, T, QD, w(p + "attn.o_proj"), H, nullptr);
+      for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+      const auto h2 = ref_rms_norm(x, T, H, w(p + "mlp_norm"), c_.eps);
+      const auto g = matmul(h2, T, H, w(p + "mlp.gate_proj"), c_.intermediate, nullptr);
+      const auto u = matmul(h2, T, H, w(p + "mlp.up_proj"), c_.intermediate, nullptr);
+      std::vector<float> a(g.size());
+      for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(g[i] / (1 + std::exp(-double(g[i]))) * u[i]);
+      const auto d = matmul(a, T, c_.intermediate, w(p + "mlp.down_proj"), H, nullptr);
+      for (size_t i = 0; i < x.size(); ++i) x[i] += d[i];
+    }
+    pos_ += T;
+    const std::vector<float> last(x.end() - H, x.end());
+    return matmul(ref_rms_norm(last, 1, H, w("final_norm"), c_.eps), 1, H, w(c_.tied ? "token_embd" : "output"), c_.vocab,
+                  nullptr);
+  }
+
+ private:
+  const std::vector<float>& w(const std::string& name) { return W_[index_.at(name)]; }
+  static std::vector<float> matmul(const std::vector<float>& in, int64_t T, int64_t K, const std::vector<float>& W,
+                                   int64_t N, const std::vector<float>* bias) {
+    std::vector<float> out(static_cast<size_t>(T * N));
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t n = 0; n < N; ++n) {
+        double s = bias ? (*bias)[n] : 0.0;
+        for (int64_t k = 0; k < K; ++k) s += double(in[t * K + k]) * W[n * K + k];
+        out[t * N + n] = static_cast<float>(s);
+      }
+    return out;
+  }
+  const synthetic::Model& m_;
+  synthetic::Config c_;
+  std::vector<std::vector<float>> W_;
+  std::map<std::string, size_t> index_;
+  std::vector<std::vector<float>> keys_, values_;
+  int64_t pos_ = 0;
+};
+
+class CudaModelTest : public ::testing::TestWithParam<Backend> {};
+
+TEST_P(CudaModelTest, SyntheticModelMatchesReferenceForward) {
+  std::unique_ptr<Device> dev;
+  if (GetParam() == Backend::Gpu) {
+    std::string why;
+    if (!cuda_available(&why)) GTEST_SKIP() << "no GPU here: " << why;
+    dev = open_cuda_device();
+  } else {
+    if (const char* s = getenv("APRC_SKIP_EMU"); s && *s == '1') GTEST_SKIP() << "APRC_SKIP_EMU=1";
+    dev = std::make_unique<EmuDevice>();
+  }
+  const synthetic::Model& m = tiny_model();
+  std::vector<std::span<const uint8_t>> ws;
+  for (const auto& b : m.bytes) ws.emplace_back(b);
+  EngineOptions opt;
+  opt.vocab = m.cfg.vocab;
+  opt.context = 64;
+  Engine engine(std::move(dev), module_for(GetParam()), m.functions, ws, m.kv, opt);
+  ReferenceModel ref(m);
+  const std::string dev_name = GetParam() == Backend::Gpu ? "gpu" : "emu";
+  std::vector<int32_t> prompt{5, 999, 0, 17, 256, 3, 77, 512, 640, 1, 42};
+  std::vector<float> logits;
+  engine.run("prefill", prompt, 0, 1, &logits);
+  double err = rel_error(logits, ref.forward(prompt));
+  table().push_back({dev_name, "tiny model", "prefill 11 tokens, last logits", err, 1e-3});
+  EXPECT_LE(err, 1e-3);
+  int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  for (int i = 0; i < 5; ++i) {
+    engine.run("decode", std::vector<int32_t>{next}, 11 + i, 1, &logits);
+    err = rel_error(logits, ref.forward({next}));
+    table().push_back({dev_name, "tiny model", "decode pos " + std::to_string(11 + i), err, 1e-3});
+    EXPECT_LE(err, 1e-3) << "decode step " << i;
+    next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  EXPECT_TRUE(engine.uses_graph("decode"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Model, CudaModelTest, ::testing::Values(Backend::Emu, Backend::Gpu),
+                         [](const ::testing::TestParamInfo<Backend>& i) { return i.param == Backend::Gpu ? "gpu" : "emu"; });
 
 TEST(CudaCodegen, EveryKernelCompilesWithNvrtcForSm90AndPtx) {
   const CompiledModule m = compile_module(module_source(), {});

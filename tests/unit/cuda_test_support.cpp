@@ -7,33 +7,12 @@
 #include "aprc/error.h"
 #include "aprc/formats/blocks.h"
 #include "aprc/formats/layouts.h"
+#include "synthetic_weights.h"
 
 namespace aprc::cuda::test {
 
-uint16_t to_f16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  const uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);
-  if (a >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);
-  if (a < 0x38800000u) {
-    float x;
-    std::memcpy(&x, &a, 4);
-    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(x * 16777216.0f)));
-  }
-  uint32_t h = (a >> 13) - (112u << 10);
-  const uint32_t rest = a & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;
-  return static_cast<uint16_t>(sign | h);
-}
-
-uint16_t to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0u;
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
+uint16_t to_f16(float f) { return synthetic::f32_to_f16_bits(f); }
+uint16_t to_bf16(float f) { return synthetic::f32_to_bf16_bits(f); }
 
 float round_to(DType d, float f) {
   if (d == DType::F16) return aprc_f16_to_f32(to_f16(f));
@@ -41,70 +20,8 @@ float round_to(DType d, float f) {
   return f;
 }
 
-namespace {
-
-// An f16 scale of random magnitude in [lo, hi).
-uint16_t scale_f16(Rng& rng, float lo, float hi) { return to_f16(lo + (hi - lo) * static_cast<float>(rng.uniform())); }
-
-void random_bytes(uint8_t* p, size_t n, Rng& rng) {
-  for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(rng.next());
-}
-
-}  // namespace
-
 std::vector<uint8_t> random_weight(DType dtype, int64_t rows, int64_t cols, Rng& rng) {
-  const int64_t shape[2] = {rows, cols};
-  const auto size = tensor_bytes(dtype, shape);
-  if (!size) throw_internal("random_weight: bad shape");
-  std::vector<uint8_t> out(*size);
-  const FormatInfo& f = format_info(dtype);
-  const int64_t blocks = rows * cols / f.block_weights;
-  for (int64_t b = 0; b < blocks; ++b) {
-    uint8_t* p = out.data() + b * f.block_bytes;
-    random_bytes(p, f.block_bytes, rng);
-    switch (dtype) {
-      case DType::Q8_0: {
-        const uint16_t d = scale_f16(rng, 0.002f, 0.01f);
-        std::memcpy(p, &d, 2);
-        break;
-      }
-      case DType::Q5_0: {
-        const uint16_t d = scale_f16(rng, 0.01f, 0.05f);
-        std::memcpy(p, &d, 2);
-        break;
-      }
-      case DType::Q4_K:
-      case DType::Q5_K: {
-        const uint16_t d = scale_f16(rng, 0.0005f, 0.003f), dmin = scale_f16(rng, 0.0005f, 0.004f);
-        std::memcpy(p, &d, 2);
-        std::memcpy(p + 2, &dmin, 2);
-        break;
-      }
-      case DType::Q6_K: {
-        const uint16_t d = scale_f16(rng, 0.0002f, 0.001f);
-        std::memcpy(p + 208, &d, 2);
-        break;
-      }
-      case DType::F32: {
-        const float v = rng.sym(0.1f);
-        std::memcpy(p, &v, 4);
-        break;
-      }
-      case DType::F16: {
-        const uint16_t v = to_f16(rng.sym(0.1f));
-        std::memcpy(p, &v, 2);
-        break;
-      }
-      case DType::BF16: {
-        const uint16_t v = to_bf16(rng.sym(0.1f));
-        std::memcpy(p, &v, 2);
-        break;
-      }
-      default:
-        throw_internal(std::string("random_weight: no generator for ") + dtype_name(dtype));
-    }
-  }
-  return out;
+  return synthetic::random_row_major(dtype, rows, cols, rng.next());
 }
 
 FloatVec random_vec(DType dtype, int64_t n, Rng& rng, float lo, float hi) {

@@ -24,7 +24,7 @@ APRC_DEV float aprc_stage_row(const float* x, const void* gamma, float eps, floa
   float ss = 0.f;
   if (K % 4 == 0) {
     for (int i = 4 * threadIdx.x; i < K; i += 4 * blockDim.x) {
-      float4 v = *(const float4*)(x + i);
+      float4 v = aprc_ldf4(x + i);
       ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
       if (NORM) {
         v.x *= aprc_vec<GELEM>(gamma, i);
@@ -101,7 +101,7 @@ APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, in
         if (CW % 4 == 0) {
 #pragma unroll
           for (int i = 0; i < CW; i += 4) {
-            const float4 v = *(const float4*)(xp + i);
+            const float4 v = aprc_ldf4(xp + i);
             xr[i] = v.x, xr[i + 1] = v.y, xr[i + 2] = v.z, xr[i + 3] = v.w;
           }
         } else {
@@ -170,10 +170,10 @@ APRC_DEV void aprc_mma_tile(const W0& w0, const W1& w1, int n0, int N, const flo
     {
       float a[16];
       if (am < T) {
-        const float4* src = (const float4*)(x + (size_t)am * K + k0 + 16 * shalf);
+        const float* src = x + (size_t)am * K + k0 + 16 * shalf;
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const float4 v = src[i];
+          const float4 v = aprc_ldf4(src + 4 * i);
           a[4 * i] = v.x, a[4 * i + 1] = v.y, a[4 * i + 2] = v.z, a[4 * i + 3] = v.w;
         }
       } else {

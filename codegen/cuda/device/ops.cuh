@@ -98,10 +98,10 @@ APRC_DEV void aprc_attend(const float* qs, const void* ck, const void* cv, int k
       const size_t row = (size_t)key * KVH * HD + (size_t)kvh * HD;
       float acc = 0.f;
       if (CELEM == 0 && HD % 4 == 0) {
-        const float4* kr = (const float4*)((const float*)ck + row);
+        const float* kr = (const float*)ck + row;
 #pragma unroll 8
         for (int d = 0; d < HD / 4; ++d) {
-          const float4 kv = kr[d];
+          const float4 kv = aprc_ldf4(kr + 4 * d);
           acc = fmaf(qs[4 * d], kv.x, acc);
           acc = fmaf(qs[4 * d + 1], kv.y, acc);
           acc = fmaf(qs[4 * d + 2], kv.z, acc);

@@ -115,6 +115,7 @@ APRC_DEV uint4 aprc_ldg16(const void* p) {
 #if !defined(APRC_EMU)
   return __ldg((const uint4*)p);
 #else
+  aprc_emu_check_align(p, 16);
   uint4 v;
   memcpy(&v, p, 16);
   return v;
@@ -124,6 +125,7 @@ APRC_DEV uint2 aprc_ldg8(const void* p) {
 #if !defined(APRC_EMU)
   return __ldg((const uint2*)p);
 #else
+  aprc_emu_check_align(p, 8);
   uint2 v;
   memcpy(&v, p, 8);
   return v;
@@ -133,6 +135,7 @@ APRC_DEV unsigned aprc_ldg4(const void* p) {
 #if !defined(APRC_EMU)
   return __ldg((const unsigned*)p);
 #else
+  aprc_emu_check_align(p, 4);
   unsigned v;
   memcpy(&v, p, 4);
   return v;
@@ -142,10 +145,19 @@ APRC_DEV unsigned aprc_ldg2(const void* p) {
 #if !defined(APRC_EMU)
   return __ldg((const unsigned short*)p);
 #else
+  aprc_emu_check_align(p, 2);
   unsigned short v;
   memcpy(&v, p, 2);
   return v;
 #endif
+}
+
+// Activations (written by earlier kernels): a 16-byte load of 4 floats.
+APRC_DEV float4 aprc_ldf4(const float* p) {
+#if defined(APRC_EMU)
+  aprc_emu_check_align(p, 16);
+#endif
+  return *(const float4*)p;
 }
 
 // ---- conversions -------------------------------------------------------------------------------------

@@ -51,6 +51,10 @@ class Device {
   virtual void replay(void* graph, const std::string& what) {}
   virtual void destroy_graph(void* graph) {}
 
+  // Programmatic dependent launch (sm_90): each kernel may start while the previous one finishes.
+  virtual void set_programmatic_launch(bool on) {}
+  virtual bool programmatic_launch() const { return false; }
+
   // Device-to-device copy bandwidth in GB/s (bytes read + written over time) with a buffer of `bytes`.
   virtual double copy_bandwidth_gbs(uint64_t bytes, int reps) { return 0; }
   // Seconds between two points of the stream's work (events); start/stop pairs.

@@ -45,6 +45,15 @@ class Engine {
   void run(const std::string& name, std::span<const int32_t> ids, int64_t pos, int64_t logits_rows,
            std::vector<float>* logits);
 
+  // Launches each step of `name` alone between two timer events (no graph) and returns the seconds
+  // each took, averaged over `reps` calls (profiling; the calls change the KV cache at pos).
+  std::vector<double> profile_steps(const std::string& name, std::span<const int32_t> ids, int64_t pos, int reps);
+  // Turns graph capture/replay on or off (on by default when options.graphs).
+  void set_graphs(bool on) { use_graphs_ = on; }
+  // Drops captured graphs (they are captured again on the next call), e.g. after changing launch options.
+  void reset_graphs();
+  const std::vector<Step>& steps(const std::string& name) const;
+
   Device& device() { return *device_; }
   const EngineOptions& options() const { return options_; }
   // Whether `name` replays a captured graph.
@@ -64,7 +73,8 @@ class Engine {
 
   DevPtr alloc(uint64_t bytes, const std::string& what);
   DevPtr bind(const Arg& a, int64_t T, int64_t pos, const Step& st) const;
-  void launch_steps(PreparedFunction& f, int64_t T, int64_t pos);
+  void launch_steps(PreparedFunction& f, int64_t T, int64_t pos, std::vector<double>* step_seconds = nullptr);
+  PreparedFunction& prepare_call(const std::string& name, std::span<const int32_t> ids, int64_t pos);
 
   std::unique_ptr<Device> device_;
   EngineOptions options_;
@@ -76,6 +86,7 @@ class Engine {
   std::vector<DevPtr> owned_;
   std::map<std::string, std::unique_ptr<PreparedFunction>> functions_;
   uint64_t device_bytes_ = 0, weight_bytes_ = 0;
+  bool use_graphs_ = true;
 };
 
 }  // namespace aprc::cuda
