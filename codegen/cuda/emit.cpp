@@ -2,6 +2,8 @@
 // plain: the sizes of the spec are compile-time constants, the fusions (norm prologue, biases,
 // SwiGLU / residual epilogues, several weights) are explicit code, and the per-warp work calls the
 // device library (codegen/cuda/device), which is embedded in the same source.
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <sstream>
@@ -21,7 +23,20 @@ struct Kernel {
   int threads = 0;
   std::vector<Param> params;
   std::string body;
+  std::string decls = "";  // file-scope declarations the kernel uses (tables)
 };
+
+// theta^(-2i/hd) for i < hd/2, computed in double here, as a table in device memory.
+std::string inv_freq_table(const std::string& name, int64_t head_dim, double theta) {
+  std::ostringstream os;
+  os.precision(17);
+  os << "APRC_TABLE double " << name << "[" << head_dim / 2 << "] = {";
+  for (int64_t i = 0; i < head_dim / 2; ++i) os << (i ? ", " : "") << std::pow(theta, -2.0 * double(i) / double(head_dim));
+  os << "};\n";
+  return os.str();
+}
+
+int rope_threads(int64_t pairs) { return static_cast<int>(std::min<int64_t>(1024, (pairs + 31) / 32 * 32)); }
 
 [[noreturn]] void unsupported(const KernelSpec& spec, const std::string& what) {
   throw_bad_input("cuda codegen: kernel " + kernel_name(spec, Variant::Plain) + ": " + what);
@@ -31,13 +46,6 @@ std::string flt(double v) {
   std::ostringstream os;
   os.precision(9);
   os << std::scientific << v << "f";
-  return os.str();
-}
-
-std::string dbl(double v) {
-  std::ostringstream os;
-  os.precision(17);
-  os << std::scientific << v;
   return os.str();
 }
 
@@ -97,7 +105,8 @@ int chunk_width(const WeightDesc& w) {
   }
 }
 
-bool has_mins(const WeightDesc& w) { return w.layout == WeightLayout::CudaQ4K || w.layout == WeightLayout::CudaQ5K; }
+// Quantized weights take int8-split activations (aprc_xq); float ones take the float row.
+bool is_intx(const WeightDesc& w) { return w.layout != WeightLayout::RowMajor; }
 
 std::string num(int64_t v) { return std::to_string(v); }
 
@@ -180,7 +189,7 @@ struct GemvPlan {
   int warps = 8, R = 4, U = 2;
   std::vector<int64_t> tasks;  // per output group (one per weight; one for SwiGLU)
   int64_t total_tasks = 0, blocks = 0;
-  bool xsum = false;
+  bool intx = false, floatx = false;  // which activation forms the weights read
   int64_t shared_bytes = 0;
 };
 
@@ -197,11 +206,14 @@ GemvPlan gemv_plan(const KernelSpec& spec, const LinearShape& s) {
   g.R = s.swiglu ? 2 : 4;
   while (g.R > 1 && (count(g.R) + g.warps - 1) / g.warps < 264) g.R /= 2;
   if (g.R < 2 && (count(2) + g.warps - 1) / g.warps >= 132) g.R = 2;
+  g.U = g.R == 4 ? 2 : 4;  // about 8 chunk loads in flight a lane
   for (int i = 0; i < groups; ++i) g.tasks.push_back((spec.weights[i].rows + g.R - 1) / g.R);
   g.total_tasks = count(g.R);
   g.blocks = (g.total_tasks + g.warps - 1) / g.warps;
-  for (const auto& w : spec.weights) g.xsum |= has_mins(w);
-  g.shared_bytes = 4 * (s.K + 4 * ((s.K + 31) / 32) + (g.xsum ? s.K / 32 : 0));
+  for (const auto& w : spec.weights) (is_intx(w) ? g.intx : g.floatx) = true;
+  if (g.intx && s.K % 32 != 0) unsupported(spec, "quantized weights need rows of a multiple of 32");
+  // aprc_xstage_at: the float row (padded), then 128 bytes a 32-chunk for the int8 split
+  g.shared_bytes = (g.floatx ? 4 * (s.K + 4 * ((s.K + 31) / 32)) : 0) + (g.intx ? 128 * (s.K / 32) : 0);
   return g;
 }
 
@@ -214,16 +226,36 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
     << "  constexpr int R = " << g.R << ", U = " << g.U << ", WARPS = " << g.warps << ";\n"
     << "  APRC_DYN_SHARED(aprc_smem);\n"
     << "  APRC_SHARED float scratch[32];\n"
-    << "  float* xs = (float*)aprc_smem;\n"
-    << "  float* xsum = xs + APRC_XS_FLOATS(K);\n"
+    << "  const aprc_xstage st = aprc_xstage_at(aprc_smem, K, " << (g.floatx ? "true" : "false") << ");\n"
     << "  const int T = (int)s[0];\n"
     << "  const int lane = threadIdx.x & 31;\n"
     << "  const int task = blockIdx.x * WARPS + (threadIdx.x >> 5);\n"
-    << adapters_init(spec, s) << "  aprc_wait_prior_grid();\n"
-    << "  for (int tok = 0; tok < T; ++tok) {\n"
-    << "    const float inv = aprc_stage_row<K, " << (spec.has_norm ? "true" : "false") << ", " << s.gamma_elem << ", "
-    << (g.xsum ? "true" : "false") << ">(x + (size_t)tok * K, " << (spec.has_norm ? "gamma" : "nullptr") << ", "
-    << flt(spec.eps) << ", xs, xsum, scratch);\n";
+    << adapters_init(spec, s);
+  {  // L2 prefetch of this warp's rows: weights only, so it may run before the previous kernel ends
+    int64_t base = 0;
+    b << "  if (lane == 0) {\n";
+    for (int i = 0; i < (s.swiglu ? 1 : s.nw); ++i) {
+      const std::string N = num(spec.weights[i].rows);
+      b << "    if (task >= " << base << " && task < " << base + g.tasks[i] << ") {\n"
+        << "      const int row0 = (task - " << base << ") * R;\n"
+        << "      W" << i << ".prefetch(row0, aprc_min(R, " << N << " - row0));\n";
+      if (s.swiglu) b << "      W1.prefetch(row0, aprc_min(R, " << N << " - row0));\n";
+      b << "    }\n";
+      base += g.tasks[i];
+    }
+    b << "  }\n";
+  }
+  b << "  aprc_allow_next_grid();\n"
+    << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n"
+    << "  for (int tok = 0; tok < T; ++tok) {\n";
+  if (g.intx)
+    b << "    const float inv = aprc_stage_row_q<K, " << (spec.has_norm ? "true" : "false") << ", " << s.gamma_elem << ", "
+      << (g.floatx ? "true" : "false") << ">(x + (size_t)tok * K, " << (spec.has_norm ? "gamma" : "nullptr") << ", "
+      << flt(spec.eps) << ", st, scratch);\n";
+  else
+    b << "    const float inv = aprc_stage_row<K, " << (spec.has_norm ? "true" : "false") << ", " << s.gamma_elem
+      << ", false>(x + (size_t)tok * K, " << (spec.has_norm ? "gamma" : "nullptr") << ", " << flt(spec.eps)
+      << ", st.xs, nullptr, scratch);\n";
   int64_t base = 0;
   const int groups = s.swiglu ? 1 : s.nw;
   for (int i = 0; i < groups; ++i) {
@@ -236,19 +268,19 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
       if (chunk_width(spec.weights[0]) == chunk_width(spec.weights[1])) {
         b << "      float acc[2][R];\n"
           << "      aprc_gemv_rows<" << Ti << ", " << T1 << ", 2, R, U>(W0, W1, row0, nrows, K / " << Ti
-          << "::CW, xs, xsum, acc);\n";
+          << "::CW, st, acc);\n";
       } else {
         b << "      float acc[2][R], a0[1][R], a1[1][R];\n"
           << "      aprc_gemv_rows<" << Ti << ", " << Ti << ", 1, R, U>(W0, W0, row0, nrows, K / " << Ti
-          << "::CW, xs, xsum, a0);\n"
+          << "::CW, st, a0);\n"
           << "      aprc_gemv_rows<" << T1 << ", " << T1 << ", 1, R, U>(W1, W1, row0, nrows, K / " << T1
-          << "::CW, xs, xsum, a1);\n"
+          << "::CW, st, a1);\n"
           << "      for (int r = 0; r < R; ++r) acc[0][r] = a0[0][r], acc[1][r] = a1[0][r];\n";
       }
     } else {
       b << "      float acc[1][R];\n"
         << "      aprc_gemv_rows<" << Ti << ", " << Ti << ", 1, R, U>(" << Wi << ", " << Wi << ", row0, nrows, K / " << Ti
-        << "::CW, xs, xsum, acc);\n";
+        << "::CW, st, acc);\n";
     }
     b << "#pragma unroll\n"
       << "      for (int r = 0; r < R; ++r)\n"
@@ -277,7 +309,7 @@ Kernel emit_linear_tiled(const KernelSpec& spec, const std::string& name, bool m
     << "  const int m0 = blockIdx.x * 64;\n"
     << "  const int tile = blockIdx.y;\n"
     << "  if (m0 >= T) return;\n"
-    << adapters_init(spec, s) << "  aprc_wait_prior_grid();\n";
+    << adapters_init(spec, s) << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n";
   const std::string tile_fn = mma ? "aprc_mma_tile" : "aprc_simt_tile";
   const std::string norm = spec.has_norm ? "true" : "false";
   const std::string gamma = spec.has_norm ? "gamma" : "nullptr";
@@ -326,46 +358,22 @@ const std::vector<Param> kAttentionParams{{"const float* __restrict__", "q"},
                                           {"const void* __restrict__", "cv"},
                                           {"float* __restrict__", "out"}};
 
+int64_t attention_decode_smem(const KernelSpec& spec) {
+  const int64_t G = spec.heads / spec.kv_heads, HD = spec.head_dim;
+  return 4 * (G * HD + 32 * (HD + 1) + 32 * HD);  // aprc_attn_decode_smem
+}
+
 Kernel emit_attention_decode(const KernelSpec& spec, const std::string& name) {
   check_attention(spec);
-  Kernel k{name, 32, kAttentionParams, ""};
+  Kernel k{name, 128, kAttentionParams, ""};
   std::ostringstream b;
   b << attention_consts(spec) << "  constexpr int S = " << kAttnDecodeSplits << ";\n"
-    << "  const int h = blockIdx.x, split = blockIdx.y, t = blockIdx.z;\n"
-    << "  if (t >= T) return;\n"
-    << "  APRC_SHARED float qs[HD];\n"
+    << "  APRC_DYN_SHARED(aprc_smem);\n"
+    << "  auto& sm = *reinterpret_cast<aprc_attn_decode_smem<H, KVH, HD, CE, S>*>(aprc_smem);\n"
+    << "  (void)lane;\n"
+    << "  aprc_allow_next_grid();\n"
     << "  aprc_wait_prior_grid();\n"
-    << "  for (int d = lane; d < HD; d += 32) qs[d] = q[((size_t)t * H + h) * HD + d] * scale;\n"
-    << "  aprc_sync();\n"
-    << "  // keys [0, pos + t] in S contiguous splits\n"
-    << "  const int L = pos + t + 1, chunk = (L + S - 1) / S;\n"
-    << "  const int k0 = aprc_min(L, split * chunk), k1 = aprc_min(L, k0 + chunk);\n"
-    << "  float m, l, o[DPL];\n"
-    << "  aprc_attend<HD, KVH, CE>(qs, ck, cv, h / G, k0, k1, m, l, o);\n"
-    << "  float* part = aprc_attn_partial(ws, H, HD, S, T, t, h, split);\n"
-    << "  for (int i = 0; i < DPL; ++i)\n"
-    << "    if (lane + 32 * i < HD) part[2 + lane + 32 * i] = o[i];\n"
-    << "  if (lane == 0) part[0] = m, part[1] = l;\n"
-    << "  aprc_threadfence();\n"
-    << "  float last = 0.f;\n"
-    << "  if (lane == 0) last = aprc_atomic_add(aprc_attn_counter(ws, H, t, h), 1u) == S - 1 ? 1.f : 0.f;\n"
-    << "  if (aprc_shfl(last, 0) == 0.f) return;\n"
-    << "  // the last split of (t, h) combines all S partials\n"
-    << "  aprc_threadfence();\n"
-    << "  const volatile float* all = aprc_attn_partial(ws, H, HD, S, T, t, h, 0);\n"
-    << "  float M = APRC_NEG_INF;\n"
-    << "  for (int sp = 0; sp < S; ++sp) M = fmaxf(M, all[sp * (HD + 2)]);\n"
-    << "  float lsum = 0.f, acc[DPL];\n"
-    << "  for (int i = 0; i < DPL; ++i) acc[i] = 0.f;\n"
-    << "  for (int sp = 0; sp < S; ++sp) {\n"
-    << "    const float w = expf(all[sp * (HD + 2)] - M);\n"
-    << "    lsum += w * all[sp * (HD + 2) + 1];\n"
-    << "    for (int i = 0; i < DPL; ++i)\n"
-    << "      if (lane + 32 * i < HD) acc[i] += w * all[sp * (HD + 2) + 2 + lane + 32 * i];\n"
-    << "  }\n"
-    << "  for (int i = 0; i < DPL; ++i)\n"
-    << "    if (lane + 32 * i < HD) out[((size_t)t * H + h) * HD + lane + 32 * i] = acc[i] / lsum;\n"
-    << "  if (lane == 0) *aprc_attn_counter(ws, H, t, h) = 0u;\n";
+    << "  aprc_attention_decode<H, KVH, HD, CE, S>(q, ck, cv, out, T, pos, scale, ws, sm);\n";
   k.body = b.str();
   return k;
 }
@@ -376,7 +384,7 @@ Kernel emit_attention_prefill(const KernelSpec& spec, const std::string& name) {
   std::ostringstream b;
   b << attention_consts(spec) << "  const int h = blockIdx.x, warp = threadIdx.x >> 5, t = blockIdx.y * 4 + warp;\n"
     << "  APRC_SHARED float qs[4][HD];\n"
-    << "  aprc_wait_prior_grid();\n"
+    << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n"
     << "  if (t < T)\n"
     << "    for (int d = lane; d < HD; d += 32) qs[warp][d] = q[((size_t)t * H + h) * HD + d] * scale;\n"
     << "  aprc_sync();\n"
@@ -400,7 +408,7 @@ Kernel emit_rms_norm(const KernelSpec& spec, const std::string& name) {
     << "  APRC_SHARED float scratch[32];\n"
     << "  const int t = blockIdx.x;\n"
     << "  if (t >= (int)s[0]) return;\n"
-    << "  aprc_wait_prior_grid();\n"
+    << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n"
     << "  aprc_rms_norm_row<H, " << elem_code(spec, spec.weights[0].dtype, "norm weight") << ">(x + (size_t)t * H, gamma, "
     << flt(spec.eps) << ", out + (size_t)t * H, scratch);\n";
   k.body = b.str();
@@ -414,30 +422,32 @@ void check_rope_dims(const KernelSpec& spec, int64_t heads) {
 
 Kernel emit_rope(const KernelSpec& spec, const std::string& name) {
   check_rope_dims(spec, spec.heads);
-  Kernel k{name, 256, {{"float* __restrict__", "x"}}, ""};
+  Kernel k{name, rope_threads(spec.heads * spec.head_dim / 2), {{"float* __restrict__", "x"}}, ""};
+  k.decls = inv_freq_table(name + "_inv_freq", spec.head_dim, spec.theta);
   std::ostringstream b;
   b << "  const int t = blockIdx.x;\n"
     << "  if (t >= (int)s[0]) return;\n"
-    << "  aprc_wait_prior_grid();\n"
+    << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n"
     << "  aprc_rope_row<" << spec.heads << ", " << spec.head_dim << ">(x + (size_t)t * " << spec.heads * spec.head_dim
-    << ", (int)s[1] + t, " << dbl(spec.theta) << ");\n";
+    << ", (int)s[1] + t, " << name << "_inv_freq);\n";
   k.body = b.str();
   return k;
 }
 
 Kernel emit_kv_append(const KernelSpec& spec, const std::string& name) {
   check_rope_dims(spec, spec.kv_heads);
-  Kernel k{name, 256,
+  Kernel k{name, rope_threads(spec.kv_heads * spec.head_dim / 2),
            {{"float* __restrict__", "k"}, {"const float* __restrict__", "v"}, {"void* __restrict__", "ck"}, {"void* __restrict__", "cv"}},
            ""};
+  k.decls = inv_freq_table(name + "_inv_freq", spec.head_dim, spec.theta);
   const int64_t w = spec.kv_heads * spec.head_dim;
   std::ostringstream b;
   b << "  const int t = blockIdx.x;\n"
     << "  if (t >= (int)s[0]) return;\n"
-    << "  aprc_wait_prior_grid();\n"
+    << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n"
     << "  aprc_kv_append_row<" << spec.kv_heads << ", " << spec.head_dim << ", " << (spec.rope ? "true" : "false") << ", "
     << elem_code(spec, spec.cache_dtype, "kv cache") << ">(k + (size_t)t * " << w << ", v + (size_t)t * " << w
-    << ", ck, cv, (int)s[1] + t, " << dbl(spec.theta) << ");\n";
+    << ", ck, cv, (int)s[1] + t, " << name << "_inv_freq);\n";
   k.body = b.str();
   return k;
 }
@@ -450,7 +460,7 @@ Kernel emit_embedding(const KernelSpec& spec, const std::string& name) {
   b << "  constexpr int V = " << w.rows << ", H = " << w.cols << ";\n"
     << "  const int t = blockIdx.x;\n"
     << "  if (t >= (int)s[0]) return;\n"
-    << "  aprc_wait_prior_grid();\n"
+    << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n"
     << "  const int id = ids[t];\n"
     << "  float* o = out + (size_t)t * H;\n"
     << "  if (id < 0 || id >= V) {  // never read outside the table; make the bad id visible\n"
@@ -496,7 +506,7 @@ Kernel emit_elementwise(const KernelSpec& spec, const std::string& name) {
   std::ostringstream b;
   b << "  const size_t n = (size_t)s[0] * " << spec.cols << ";\n"
     << "  const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;\n"
-    << "  aprc_wait_prior_grid();\n"
+    << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n"
     << "  if (i < n) out[i] = " << expr << ";\n";
   k.body = b.str();
   return k;
@@ -552,7 +562,7 @@ std::string emit_module(const std::vector<KernelRef>& kernels) {
   for (const auto& ref : kernels) {
     if (!seen.insert(ref.name).second) continue;
     Kernel k = emit_kernel(ref);
-    src << "// " << ref.name << "\n" << signature(k) << " {\n" << k.body << "}\n\n";
+    src << "// " << ref.name << "\n" << k.decls << signature(k) << " {\n" << k.body << "}\n\n";
     emitted.push_back(std::move(k));
   }
   src << "#if defined(APRC_EMU)\n";
@@ -675,8 +685,9 @@ void assign_cuda_launch(Step& step, int64_t max_tokens) {
     }
     case KernelKind::Attention:
       if (v == Variant::AttnDecode) {
-        step.grid = {Expr::lit(spec.heads), Expr::lit(kAttnDecodeSplits), rows};
-        step.block[0] = 32;
+        step.grid = {Expr::lit(spec.kv_heads), Expr::lit(kAttnDecodeSplits), rows};
+        step.block[0] = 128;
+        step.shared_bytes = static_cast<int>(attention_decode_smem(spec));
       } else {
         step.grid = {Expr::lit(spec.heads), rows, Expr::lit(1)};
         step.grid_divisor[1] = 4;
@@ -688,6 +699,14 @@ void assign_cuda_launch(Step& step, int64_t max_tokens) {
     case KernelKind::Add:
       step.grid[0] = Expr{rows.coef_T * spec.cols, 0, rows.constant * spec.cols};
       step.grid_divisor[0] = 256;
+      break;
+    case KernelKind::Rope:
+      step.grid[0] = rows;
+      step.block[0] = rope_threads(spec.heads * spec.head_dim / 2);
+      break;
+    case KernelKind::KvAppend:
+      step.grid[0] = rows;
+      step.block[0] = rope_threads(spec.kv_heads * spec.head_dim / 2);
       break;
     default:  // one block a token
       step.grid[0] = rows;

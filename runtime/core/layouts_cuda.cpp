@@ -32,10 +32,20 @@ uint32_t load_u32(const uint8_t* p) {
 void store_u32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i));
 }
-uint64_t load_u64(const uint8_t* p) { return uint64_t(load_u32(p)) | uint64_t(load_u32(p + 4)) << 32; }
-void store_u64(uint8_t* p, uint64_t v) {
-  store_u32(p, uint32_t(v));
-  store_u32(p + 4, uint32_t(v >> 32));
+
+// Group order (layouts.h): element j of group g of a 32-weight chunk is weight 8 * (g / 2) + 2j + g % 2.
+constexpr int group_weight(int g, int j) { return 8 * (g / 2) + 2 * j + (g % 2); }
+
+// 5th bits of a 32-weight chunk, bit-sliced: bit 8j + g = code bit 4 of group g, element j.
+uint32_t slice_bit4(const uint8_t* q) {
+  uint32_t v = 0;
+  for (int g = 0; g < 8; ++g)
+    for (int j = 0; j < 4; ++j) v |= uint32_t((q[group_weight(g, j)] >> 4) & 1) << (8 * j + g);
+  return v;
+}
+void unslice_bit4(uint32_t v, uint8_t* q) {
+  for (int g = 0; g < 8; ++g)
+    for (int j = 0; j < 4; ++j) q[group_weight(g, j)] |= uint8_t(((v >> (8 * j + g)) & 1) << 4);
 }
 
 // Packs n 4-bit values (n even) in natural order: value 2i in the low nibble of byte i.
@@ -84,9 +94,9 @@ void q5k_scatter(const uint8_t* blk, uint8_t* const* dst) {
   k4_quants_from_ggml(b->qs, q);
   pack_nibbles(q, APRC_QK_K, dst[0]);
   for (int j = 0; j < 8; ++j) {  // sub-block j = 2c + h: 5th bits at bit j of qh[l]
-    uint32_t bits = 0;
-    for (int i = 0; i < 32; ++i) bits |= uint32_t((b->qh[i] >> j) & 1) << i;
-    store_u32(dst[1] + 4 * j, bits);
+    uint8_t code[32];
+    for (int i = 0; i < 32; ++i) code[i] = uint8_t(((b->qh[i] >> j) & 1) << 4);
+    store_u32(dst[1] + 4 * j, slice_bit4(code));
   }
   std::memcpy(dst[2], blk, 16);
 }
@@ -98,8 +108,9 @@ void q5k_gather(const uint8_t* const* src, uint8_t* blk) {
   k4_quants_to_ggml(q, b->qs);
   std::memset(b->qh, 0, sizeof b->qh);
   for (int j = 0; j < 8; ++j) {
-    const uint32_t bits = load_u32(src[1] + 4 * j);
-    for (int i = 0; i < 32; ++i) b->qh[i] |= uint8_t(((bits >> i) & 1) << j);
+    uint8_t code[32] = {};
+    unslice_bit4(load_u32(src[1] + 4 * j), code);
+    for (int i = 0; i < 32; ++i) b->qh[i] |= uint8_t((code[i] >> 4) << j);
   }
 }
 
@@ -117,11 +128,13 @@ void q6k_scatter(const uint8_t* blk, uint8_t* const* dst) {
       q[128 * h + l + 96] = uint8_t((ql[l + 32] >> 4) | ((qh >> 6) & 3) << 4);
     }
   pack_nibbles(q, APRC_QK_K, dst[0]);
-  for (int j = 0; j < 8; ++j) {
-    uint64_t bits = 0;
-    for (int i = 0; i < 32; ++i) bits |= uint64_t(q[32 * j + i] >> 4) << (2 * i);
-    store_u64(dst[1] + 8 * j, bits);
-  }
+  for (int c = 0; c < 8; ++c)  // u32 a holds groups 4a..4a+3: bits 8j + 2k = group 4a + k, element j
+    for (int a = 0; a < 2; ++a) {
+      uint32_t bits = 0;
+      for (int k = 0; k < 4; ++k)
+        for (int j = 0; j < 4; ++j) bits |= uint32_t(q[32 * c + group_weight(4 * a + k, j)] >> 4) << (8 * j + 2 * k);
+      store_u32(dst[1] + 8 * c + 4 * a, bits);
+    }
   std::memcpy(dst[2], b->scales, 16);
   std::memcpy(dst[3], &b->d, 2);
 }
@@ -129,10 +142,12 @@ void q6k_gather(const uint8_t* const* src, uint8_t* blk) {
   auto* b = reinterpret_cast<aprc_block_q6_k*>(blk);
   uint8_t q[APRC_QK_K];
   unpack_nibbles(src[0], APRC_QK_K, q);
-  for (int j = 0; j < 8; ++j) {
-    const uint64_t bits = load_u64(src[1] + 8 * j);
-    for (int i = 0; i < 32; ++i) q[32 * j + i] |= uint8_t(((bits >> (2 * i)) & 3) << 4);
-  }
+  for (int c = 0; c < 8; ++c)
+    for (int a = 0; a < 2; ++a) {
+      const uint32_t bits = load_u32(src[1] + 8 * c + 4 * a);
+      for (int k = 0; k < 4; ++k)
+        for (int j = 0; j < 4; ++j) q[32 * c + group_weight(4 * a + k, j)] |= uint8_t(((bits >> (8 * j + 2 * k)) & 3) << 4);
+    }
   for (int h = 0; h < 2; ++h)
     for (int l = 0; l < 32; ++l) {
       const uint8_t* w = q + 128 * h;
@@ -147,12 +162,14 @@ void q6k_gather(const uint8_t* const* src, uint8_t* blk) {
 // --- Q8_0
 void q80_scatter(const uint8_t* blk, uint8_t* const* dst) {
   const auto* b = reinterpret_cast<const aprc_block_q8_0*>(blk);
-  std::memcpy(dst[0], b->qs, 32);
+  for (int g = 0; g < 8; ++g)
+    for (int j = 0; j < 4; ++j) dst[0][4 * g + j] = static_cast<uint8_t>(b->qs[group_weight(g, j)]);
   std::memcpy(dst[1], &b->d, 2);
 }
 void q80_gather(const uint8_t* const* src, uint8_t* blk) {
   auto* b = reinterpret_cast<aprc_block_q8_0*>(blk);
-  std::memcpy(b->qs, src[0], 32);
+  for (int g = 0; g < 8; ++g)
+    for (int j = 0; j < 4; ++j) b->qs[group_weight(g, j)] = static_cast<int8_t>(src[0][4 * g + j]);
   std::memcpy(&b->d, src[1], 2);
 }
 
@@ -164,16 +181,21 @@ void q50_scatter(const uint8_t* blk, uint8_t* const* dst) {
     q[j] = b->qs[j] & 15;
     q[j + 16] = b->qs[j] >> 4;
   }
+  const uint32_t qh = load_u32(b->qh);  // bit i: weight i's 5th bit
+  for (int i = 0; i < 32; ++i) q[i] = uint8_t(q[i] | ((qh >> i) & 1) << 4);
   pack_nibbles(q, 32, dst[0]);
-  std::memcpy(dst[1], b->qh, 4);  // bit i of the u32 is already weight i's 5th bit
+  store_u32(dst[1], slice_bit4(q));
   std::memcpy(dst[2], &b->d, 2);
 }
 void q50_gather(const uint8_t* const* src, uint8_t* blk) {
   auto* b = reinterpret_cast<aprc_block_q5_0*>(blk);
   uint8_t q[32];
   unpack_nibbles(src[0], 32, q);
-  for (int j = 0; j < 16; ++j) b->qs[j] = uint8_t(q[j] | q[j + 16] << 4);
-  std::memcpy(b->qh, src[1], 4);
+  unslice_bit4(load_u32(src[1]), q);
+  uint32_t qh = 0;
+  for (int i = 0; i < 32; ++i) qh |= uint32_t(q[i] >> 4) << i;
+  for (int j = 0; j < 16; ++j) b->qs[j] = uint8_t((q[j] & 15) | (q[j + 16] & 15) << 4);
+  store_u32(b->qh, qh);
   std::memcpy(&b->d, src[2], 2);
 }
 

@@ -22,6 +22,14 @@ struct uint2 {
 struct uint4 {
   unsigned x, y, z, w;
 };
+struct int4 {
+  int x, y, z, w;
+};
+static inline int4 make_int4(int x, int y, int z, int w) { return int4{x, y, z, w}; }
+struct int2 {
+  int x, y;
+};
+static inline int2 make_int2(int x, int y) { return int2{x, y}; }
 struct float2 {
   float x, y;
 };

@@ -55,6 +55,13 @@ uint32_t u32(const uint8_t* p) {
   return v;
 }
 
+// Group order (layouts.h): weight i of a chunk is element j of group g.
+void group_of(int i, int& g, int& j) {
+  const int w = i / 8, r = i % 8;
+  g = 2 * w + r % 2;
+  j = r / 2;
+}
+
 // Q4_K planes per the documentation: quants (chunk j of a block = sub-block j, weight 2i in the low
 // nibble of byte i), then the 16-byte headers.
 TEST(CudaLayout, Q4KPlanesAsDocumented) {
@@ -82,7 +89,7 @@ TEST(CudaLayout, Q4KPlanesAsDocumented) {
     }
 }
 
-// Q6_K planes: low nibbles, 2-bit high parts (u64 a sub-block), int8 scales, f16 d.
+// Q6_K planes: low nibbles, bit-sliced 2-bit high parts (two u32 a sub-block), int8 scales, f16 d.
 TEST(CudaLayout, Q6KPlanesAsDocumented) {
   Rng rng(6);
   const int64_t rows = 5, cols = 256, nb = cols / 256, blocks = rows * nb;
@@ -96,11 +103,12 @@ TEST(CudaLayout, Q6KPlanesAsDocumented) {
   const uint8_t* dd = sc + blocks * 16;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t k = 0; k < cols; ++k) {
-      const int64_t b = r * nb + k / 256, j = (k % 256) / 32, i = k % 32;
-      const uint8_t byte = ql[(b * 8 + j) * 16 + i / 2];
-      uint64_t hbits;
-      std::memcpy(&hbits, qh + (b * 8 + j) * 8, 8);
-      const int q = (((i % 2) ? byte >> 4 : byte & 15) | int((hbits >> (2 * i)) & 3) << 4) - 32;
+      const int64_t b = r * nb + k / 256, c = (k % 256) / 32, i = k % 32;
+      const uint8_t byte = ql[(b * 8 + c) * 16 + i / 2];
+      int g, j;
+      group_of(static_cast<int>(i), g, j);
+      const uint32_t hb = u32(qh + (b * 8 + c) * 8 + 4 * (g / 4));
+      const int q = (((i % 2) ? byte >> 4 : byte & 15) | int((hb >> (8 * j + 2 * (g % 4))) & 3) << 4) - 32;
       uint16_t d;
       std::memcpy(&d, dd + b * 2, 2);
       const float v = aprc_f16_to_f32(d) * static_cast<float>(static_cast<int8_t>(sc[b * 16 + (k % 256) / 16])) * q;
@@ -108,7 +116,25 @@ TEST(CudaLayout, Q6KPlanesAsDocumented) {
     }
 }
 
-// Q5_0 planes: nibbles in natural order, a u32 of 5th bits, f16 d.
+// Q8_0 planes: the 32 quants of a block in group order, then f16 d.
+TEST(CudaLayout, Q80PlanesAsDocumented) {
+  Rng rng(8);
+  const int64_t rows = 3, cols = 64, blocks = rows * cols / 32;
+  const auto rm = random_weight(DType::Q8_0, rows, cols, rng);
+  const TensorView rmv{DType::Q8_0, {rows, cols}, rm};
+  const auto packed = repack(WeightLayout::CudaQ8_0, rmv);
+  const auto want = dequantize(rmv);
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int i = 0; i < 32; ++i) {
+      int g, j;
+      group_of(i, g, j);
+      uint16_t d;
+      std::memcpy(&d, packed.data() + blocks * 32 + b * 2, 2);
+      ASSERT_EQ(aprc_f16_to_f32(d) * static_cast<int8_t>(packed[b * 32 + 4 * g + j]), want[b * 32 + i]);
+    }
+}
+
+// Q5_0 planes: nibbles in natural order, a bit-sliced u32 of 5th bits, f16 d.
 TEST(CudaLayout, Q50PlanesAsDocumented) {
   Rng rng(7);
   const int64_t rows = 3, cols = 96, blocks = rows * cols / 32;
@@ -122,7 +148,9 @@ TEST(CudaLayout, Q50PlanesAsDocumented) {
       const uint32_t hb = u32(packed.data() + blocks * 16 + b * 4);
       uint16_t d;
       std::memcpy(&d, packed.data() + blocks * 20 + b * 2, 2);
-      const int q = (((i % 2) ? byte >> 4 : byte & 15) | int((hb >> i) & 1) << 4) - 16;
+      int g, j;
+      group_of(i, g, j);
+      const int q = (((i % 2) ? byte >> 4 : byte & 15) | int((hb >> (8 * j + g)) & 1) << 4) - 16;
       ASSERT_EQ(aprc_f16_to_f32(d) * q, want[b * 32 + i]);
     }
 }

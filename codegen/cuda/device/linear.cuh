@@ -61,15 +61,134 @@ APRC_DEV float aprc_stage_row(const float* x, const void* gamma, float eps, floa
   return inv;
 }
 
+// The staged activation row of a decode kernel, in dynamic shared memory: the float row (padded, see
+// aprc_pad32) when a float-format weight reads it, and the int8 split (aprc_xq) of each 32-chunk when a
+// quantized one does: 6 planes of nq uint4 (level v, groups 0-3 / 4-7, so lanes reading consecutive
+// chunks hit distinct banks), the level sums (int4 + int2 a chunk), the scale and sum(x) a chunk.
+struct aprc_xstage {
+  float* xs;
+  uint4* xq;
+  int4* xqsum;
+  int2* xqsum3;
+  float* xscale;
+  float* xsum;
+  int nq;
+};
+
+// Carves the staging buffers out of dynamic shared memory (FLOATX: the float row too).
+APRC_DEV aprc_xstage aprc_xstage_at(void* smem, int K, bool floatx) {
+  aprc_xstage st;
+  char* p = (char*)smem;
+  st.nq = K / 32;
+  st.xs = (float*)p;
+  if (floatx) p += 4 * APRC_XS_FLOATS(K);
+  st.xq = (uint4*)p;
+  p += 96 * st.nq;
+  st.xqsum = (int4*)p;
+  p += 16 * st.nq;
+  st.xqsum3 = (int2*)p;
+  p += 8 * st.nq;
+  st.xscale = (float*)p;
+  p += 4 * st.nq;
+  st.xsum = (float*)p;
+  return st;
+}
+
+APRC_DEV int aprc_clamp127(int v) { return v > 127 ? 127 : v < -127 ? -127 : v; }
+
+// Stages row x (times gamma when NORM) as int8 hi/lo per 32 (and the float row when FLOATX); K is a
+// multiple of 32. Returns 1/rms(x) when NORM, else 1.
+template <int K, bool NORM, int GELEM, bool FLOATX>
+APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, const aprc_xstage& st, float* scratch) {
+  constexpr int NQ = K / 32;
+  float ss = 0.f;
+  for (int c = threadIdx.x; c < NQ; c += blockDim.x) {
+    float v[32];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const float4 t = aprc_ldf4(x + 32 * c + 4 * i);
+      v[4 * i] = t.x, v[4 * i + 1] = t.y, v[4 * i + 2] = t.z, v[4 * i + 3] = t.w;
+    }
+    float amax = 0.f, sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+      ss += v[i] * v[i];
+      if (NORM) v[i] *= aprc_vec<GELEM>(gamma, 32 * c + i);
+      amax = fmaxf(amax, fabsf(v[i]));
+      sum += v[i];
+    }
+    if (FLOATX)
+#pragma unroll
+      for (int i = 0; i < 8; ++i) *(float4*)(st.xs + 36 * c + 4 * i) = make_float4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]);
+    const float scale = amax / 127.f, inv = amax > 0.f ? 127.f / amax : 0.f;
+    unsigned q[3][8];
+    int sq[3][2] = {{0, 0}, {0, 0}, {0, 0}};
+#pragma unroll
+    for (int g = 0; g < 8; ++g) q[0][g] = q[1][g] = q[2][g] = 0u;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+      const int g = ((i >> 3) << 1) | (i & 1), j = (i & 7) >> 1;  // group order (layouts.h)
+      // x = scale * (a + b / 254 + e / 254^2): each level rounds what the previous left, times 254
+      const int a = aprc_clamp127((int)rintf(v[i] * inv));
+      const float ra = (v[i] - (float)a * scale) * inv * 254.f;
+      const int b = aprc_clamp127((int)rintf(ra));
+      const int e = aprc_clamp127((int)rintf((ra - (float)b) * 254.f));
+      q[0][g] |= ((unsigned)a & 0xffu) << (8 * j);
+      q[1][g] |= ((unsigned)b & 0xffu) << (8 * j);
+      q[2][g] |= ((unsigned)e & 0xffu) << (8 * j);
+      sq[0][g >> 2] += a;
+      sq[1][g >> 2] += b;
+      sq[2][g >> 2] += e;
+    }
+#pragma unroll
+    for (int lv = 0; lv < 3; ++lv) {
+      st.xq[(2 * lv) * NQ + c] = make_uint4(q[lv][0], q[lv][1], q[lv][2], q[lv][3]);
+      st.xq[(2 * lv + 1) * NQ + c] = make_uint4(q[lv][4], q[lv][5], q[lv][6], q[lv][7]);
+    }
+    st.xqsum[c] = make_int4(sq[0][0], sq[0][1], sq[1][0], sq[1][1]);
+    st.xqsum3[c] = make_int2(sq[2][0], sq[2][1]);
+    st.xscale[c] = scale;
+    st.xsum[c] = sum;
+  }
+  float inv_rms = 1.f;
+  if (NORM) inv_rms = 1.0f / sqrtf(aprc_block_sum(ss, scratch) / (float)K + eps);  // includes barriers
+  else aprc_sync();
+  return inv_rms;
+}
+
+APRC_DEV aprc_xq aprc_load_xq(const aprc_xstage& st, int c) {
+  aprc_xq x;
+#pragma unroll
+  for (int lv = 0; lv < 3; ++lv) {
+    const uint4 a = st.xq[(2 * lv) * st.nq + c], b = st.xq[(2 * lv + 1) * st.nq + c];
+    x.q[lv][0] = a.x, x.q[lv][1] = a.y, x.q[lv][2] = a.z, x.q[lv][3] = a.w;
+    x.q[lv][4] = b.x, x.q[lv][5] = b.y, x.q[lv][6] = b.z, x.q[lv][7] = b.w;
+  }
+  const int4 t = st.xqsum[c];
+  const int2 u = st.xqsum3[c];
+  x.sq[0][0] = t.x, x.sq[0][1] = t.y, x.sq[1][0] = t.z, x.sq[1][1] = t.w, x.sq[2][0] = u.x, x.sq[2][1] = u.y;
+  x.s = st.xscale[c];
+  x.xsum = st.xsum[c];
+  return x;
+}
+
+// One chunk's dot product, integer or float by the adapter's kind.
+template <class W>
+APRC_DEV float aprc_wdot(const W& w, const typename W::Raw& r, const aprc_xq& xq, const float* xr) {
+  if constexpr (W::INTX) return w.dotq(r, xq);
+  else return w.dot(r, xr, 0.f);
+}
+
 // acc[m][r] = dot(row row0 + r of weight m, staged x) for r < R (weight 0 is w0, weight 1 is w1; both
 // have the same chunk width), summed over the warp: every lane gets the sums. Rows past `nrows`
 // repeat the last valid row (their sums are not stored by callers).
 template <class W0, class W1, int M, int R, int U>
-APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, int nch, const float* xs,
-                             const float* xsum, float (&acc)[M][R]) {
+APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, int nch, const aprc_xstage& st,
+                             float (&acc)[M][R]) {
   static_assert(M == 1 || W0::CW == W1::CW, "weights sharing a gemv need one chunk width");
   constexpr int CW = W0::CW;
-  constexpr bool XSUM = W0::MINS || (M == 2 && W1::MINS);
+  constexpr bool INT = W0::INTX || (M == 2 && W1::INTX);
+  constexpr bool FLT = !W0::INTX || (M == 2 && !W1::INTX);
   const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int m = 0; m < M; ++m)
@@ -96,23 +215,26 @@ APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, in
     for (int u = 0; u < U; ++u) {
       const int c = c0 + 32 * u + lane;
       if (c < nch) {
+        aprc_xq xq;
         float xr[CW];
-        const float* xp = xs + aprc_pad32(c * CW);
-        if (CW % 4 == 0) {
+        if (INT) xq = aprc_load_xq(st, (c * CW) >> 5);
+        if (FLT) {
+          const float* xp = st.xs + aprc_pad32(c * CW);
+          if (CW % 4 == 0) {
 #pragma unroll
-          for (int i = 0; i < CW; i += 4) {
-            const float4 v = aprc_ldf4(xp + i);
-            xr[i] = v.x, xr[i + 1] = v.y, xr[i + 2] = v.z, xr[i + 3] = v.w;
+            for (int i = 0; i < CW; i += 4) {
+              const float4 v = aprc_ldf4(xp + i);
+              xr[i] = v.x, xr[i + 1] = v.y, xr[i + 2] = v.z, xr[i + 3] = v.w;
+            }
+          } else {
+#pragma unroll
+            for (int i = 0; i < CW; ++i) xr[i] = xp[i];
           }
-        } else {
-#pragma unroll
-          for (int i = 0; i < CW; ++i) xr[i] = xp[i];
         }
-        const float xsm = XSUM ? xsum[c] : 0.f;
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-          acc[0][r] += w0.dot(raw0[u][r], xr, xsm);
-          if (M == 2) acc[M - 1][r] += w1.dot(raw1[u][r], xr, xsm);
+          acc[0][r] += aprc_wdot(w0, raw0[u][r], xq, xr);
+          if (M == 2) acc[M - 1][r] += aprc_wdot(w1, raw1[u][r], xq, xr);
         }
       }
     }

@@ -35,19 +35,22 @@ APRC_DEV void aprc_rms_norm_row(const float* x, const void* gamma, float eps, fl
   for (int i = threadIdx.x; i < H; i += blockDim.x) out[i] = x[i] * inv * aprc_vec<GELEM>(gamma, i);
 }
 
-// ---- RoPE (NeoX, rotate-half): pair (i, i + hd/2) turns by p * theta^(-2i/hd), computed in double ----
-APRC_DEV void aprc_rope_angle(int p, int i, int hd, double theta, float& c, float& s) {
-  const double ang = (double)p * pow(theta, -2.0 * (double)i / (double)hd);
-  c = (float)cos(ang);
-  s = (float)sin(ang);
+// ---- RoPE (NeoX, rotate-half): pair (i, i + hd/2) turns by p * inv_freq[i], inv_freq[i] = theta^(-2i/hd)
+// (a table the kernel gets, computed in double by the code generator). The angle is formed and reduced
+// modulo 2*pi in double, then sin/cos are taken in float on [-pi, pi]: about 1e-7 from exact.
+APRC_DEV void aprc_rope_angle(int p, double inv_freq, float& c, float& s) {
+  const double ang = (double)p * inv_freq;
+  const double n = rint(ang * 0.15915494309189535);  // 1 / (2 pi)
+  const double r = fma(-n, 1.2246467991473532e-16, fma(-n, 6.283185307179586, ang));  // 2 pi = hi + lo
+  sincosf((float)r, &s, &c);
 }
 
 template <int HEADS, int HD>
-APRC_DEV void aprc_rope_row(float* row, int p, double theta) {
+APRC_DEV void aprc_rope_row(float* row, int p, const double* inv_freq) {
   for (int idx = threadIdx.x; idx < HEADS * HD / 2; idx += blockDim.x) {
     const int h = idx / (HD / 2), i = idx % (HD / 2);
     float c, s;
-    aprc_rope_angle(p, i, HD, theta, c, s);
+    aprc_rope_angle(p, inv_freq[i], c, s);
     float* v = row + h * HD;
     const float x0 = v[i], x1 = v[i + HD / 2];
     v[i] = x0 * c - x1 * s;
@@ -57,7 +60,7 @@ APRC_DEV void aprc_rope_row(float* row, int p, double theta) {
 
 // k, v: one token's rows; writes them into cache row p (k rotated first when ROPE, and written back).
 template <int KVH, int HD, bool ROPE, int CELEM>
-APRC_DEV void aprc_kv_append_row(float* k, const float* v, void* ck, void* cv, int p, double theta) {
+APRC_DEV void aprc_kv_append_row(float* k, const float* v, void* ck, void* cv, int p, const double* inv_freq) {
   const size_t base = (size_t)p * KVH * HD;
   for (int idx = threadIdx.x; idx < KVH * HD / 2; idx += blockDim.x) {
     const int h = idx / (HD / 2), i = idx % (HD / 2);
@@ -65,7 +68,7 @@ APRC_DEV void aprc_kv_append_row(float* k, const float* v, void* ck, void* cv, i
     float y0 = kh[i], y1 = kh[i + HD / 2];
     if (ROPE) {
       float c, s;
-      aprc_rope_angle(p, i, HD, theta, c, s);
+      aprc_rope_angle(p, inv_freq[i], c, s);
       const float x0 = y0, x1 = y1;
       y0 = x0 * c - x1 * s;
       y1 = x1 * c + x0 * s;
@@ -132,13 +135,122 @@ APRC_DEV void aprc_attend(const float* qs, const void* ck, const void* cv, int k
   }
 }
 
-// Decode attention workspace (for a call of T tokens): per (token, head) a counter of finished splits,
-// then per (token, head, split) the partial (m, l, o[HD]). Counters start at zero and the last split
-// of each (token, head) resets its own, so the workspace is clean after every call.
-APRC_DEV unsigned* aprc_attn_counter(unsigned char* ws, int H, int t, int h) { return (unsigned*)ws + (size_t)t * H + h; }
+// ---- decode attention ------------------------------------------------------------------------------
+// Keys [0, pos + t] are cut into S contiguous splits; a block of 4 warps takes one (token, kv head,
+// split), stages 32 keys and values at a time in shared memory (read once for all G query heads of
+// the kv head), and each warp runs the online softmax of its heads (lane j scores key j). The partial
+// (max, sum, output) of every head goes to the workspace; the block that finishes last for a (token,
+// kv head) combines the S partials and writes the output.
+//
+// Workspace (for a call of T tokens): a counter of finished splits per (token, kv head), then the
+// partials per (token, head, split): m, l, o[HD]. Counters start at zero and the last block resets its
+// own, so the workspace is clean after every call.
+APRC_DEV unsigned* aprc_attn_counter(unsigned char* ws, int KVH, int t, int kvh) { return (unsigned*)ws + (size_t)t * KVH + kvh; }
 APRC_DEV float* aprc_attn_partial(unsigned char* ws, int H, int HD, int S, int T, int t, int h, int split) {
   float* base = (float*)(ws + (((size_t)T * H * 4 + 255) & ~(size_t)255));
   return base + (((size_t)t * H + h) * S + split) * (HD + 2);
+}
+
+template <int H, int KVH, int HD, int CE, int S>
+struct aprc_attn_decode_smem {
+  static constexpr int G = H / KVH, HP = HD + 1;
+  float q[G][HD];
+  float k[32][HP];  // padded: lane j reads row j without bank conflicts
+  float v[32][HD];
+};
+
+template <int H, int KVH, int HD, int CE, int S>
+APRC_DEV void aprc_attention_decode(const float* q, const void* ck, const void* cv, float* out, int T, int pos,
+                                    float scale, unsigned char* ws, aprc_attn_decode_smem<H, KVH, HD, CE, S>& sm) {
+  constexpr int G = H / KVH, DPL = (HD + 31) / 32, W = 4, HPW = (G + W - 1) / W;  // heads a warp
+  const int kvh = blockIdx.x, split = blockIdx.y, t = blockIdx.z;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (t >= T) return;
+  for (int i = threadIdx.x; i < G * HD; i += blockDim.x)
+    sm.q[i / HD][i % HD] = q[((size_t)t * H + kvh * G + i / HD) * HD + i % HD] * scale;
+  const int L = pos + t + 1, chunk = (L + S - 1) / S;
+  const int k0 = aprc_min(L, split * chunk), k1 = aprc_min(L, k0 + chunk);
+  float m[HPW], l[HPW], o[HPW][DPL];
+#pragma unroll
+  for (int a = 0; a < HPW; ++a) {
+    m[a] = APRC_NEG_INF;
+    l[a] = 0.f;
+#pragma unroll
+    for (int i = 0; i < DPL; ++i) o[a][i] = 0.f;
+  }
+  for (int kb = k0; kb < k1; kb += 32) {
+    const int nk = aprc_min(32, k1 - kb);
+    aprc_sync();  // the previous tile (and the q staging) is done
+    for (int i = threadIdx.x; i < 32 * HD; i += blockDim.x) {
+      const int j = i / HD, d = i % HD;
+      const size_t at = (size_t)(kb + j) * KVH * HD + (size_t)kvh * HD + d;
+      sm.k[j][d] = j < nk ? aprc_cache_load<CE>(ck, at) : 0.f;
+      sm.v[j][d] = j < nk ? aprc_cache_load<CE>(cv, at) : 0.f;
+    }
+    aprc_sync();
+#pragma unroll
+    for (int a = 0; a < HPW; ++a) {
+      const int g = warp + W * a;
+      if (g >= G) break;  // warp-uniform
+      float sc = APRC_NEG_INF;
+      if (lane < nk) {
+        float acc = 0.f;
+#pragma unroll 8
+        for (int d = 0; d < HD; ++d) acc = fmaf(sm.q[g][d], sm.k[lane][d], acc);
+        sc = acc;
+      }
+      const float mnew = fmaxf(m[a], aprc_warp_max(sc));
+      const float p = lane < nk ? expf(sc - mnew) : 0.f;
+      const float corr = expf(m[a] - mnew);
+      l[a] = l[a] * corr + aprc_warp_sum(p);
+#pragma unroll
+      for (int i = 0; i < DPL; ++i) o[a][i] *= corr;
+      for (int j = 0; j < nk; ++j) {
+        const float pj = aprc_shfl(p, j);
+#pragma unroll
+        for (int i = 0; i < DPL; ++i)
+          if (lane + 32 * i < HD) o[a][i] = fmaf(pj, sm.v[j][lane + 32 * i], o[a][i]);
+      }
+      m[a] = mnew;
+    }
+  }
+#pragma unroll
+  for (int a = 0; a < HPW; ++a) {
+    const int g = warp + W * a;
+    if (g >= G) break;
+    float* part = aprc_attn_partial(ws, H, HD, S, T, t, kvh * G + g, split);
+#pragma unroll
+    for (int i = 0; i < DPL; ++i)
+      if (lane + 32 * i < HD) part[2 + lane + 32 * i] = o[a][i];
+    if (lane == 0) part[0] = m[a], part[1] = l[a];
+  }
+  aprc_threadfence();
+  aprc_sync();
+  APRC_SHARED unsigned last;
+  if (threadIdx.x == 0) last = aprc_atomic_add(aprc_attn_counter(ws, KVH, t, kvh), 1u) == S - 1;
+  aprc_sync();
+  if (!last) return;
+  aprc_threadfence();
+  for (int g = warp; g < G; g += W) {  // the last block combines the S partials of each head
+    const int h = kvh * G + g;
+    const volatile float* all = aprc_attn_partial(ws, H, HD, S, T, t, h, 0);
+    float M = APRC_NEG_INF;
+    for (int sp = 0; sp < S; ++sp) M = fmaxf(M, all[sp * (HD + 2)]);
+    float lsum = 0.f, acc[DPL];
+#pragma unroll
+    for (int i = 0; i < DPL; ++i) acc[i] = 0.f;
+    for (int sp = 0; sp < S; ++sp) {
+      const float w = expf(all[sp * (HD + 2)] - M);
+      lsum += w * all[sp * (HD + 2) + 1];
+#pragma unroll
+      for (int i = 0; i < DPL; ++i)
+        if (lane + 32 * i < HD) acc[i] += w * all[sp * (HD + 2) + 2 + lane + 32 * i];
+    }
+#pragma unroll
+    for (int i = 0; i < DPL; ++i)
+      if (lane + 32 * i < HD) out[((size_t)t * H + h) * HD + lane + 32 * i] = acc[i] / lsum;
+  }
+  if (threadIdx.x == 0) *aprc_attn_counter(ws, KVH, t, kvh) = 0u;
 }
 
 // ---- embedding -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #define APRC_BOUNDS(threads) __launch_bounds__(threads)
 #define APRC_DYN_SHARED(name) extern __shared__ float4 name[]
 #define APRC_SHARED __shared__
+#define APRC_TABLE static __device__ const
 #else
 // The emulator header (included first) defines threadIdx, blockIdx, the vector types and aprc_emu_*.
 #define APRC_DEV inline
@@ -19,6 +20,7 @@
 #define APRC_BOUNDS(threads)
 #define APRC_DYN_SHARED(name) float4* name = (float4*)aprc_emu_dyn_shared()
 #define APRC_SHARED static
+#define APRC_TABLE static const
 #endif
 
 typedef long long aprc_i64;
@@ -158,6 +160,38 @@ APRC_DEV float4 aprc_ldf4(const float* p) {
   aprc_emu_check_align(p, 16);
 #endif
   return *(const float4*)p;
+}
+
+// L2 prefetch of a 16-byte aligned range whose size is a multiple of 16 (sm_90 bulk prefetch; others
+// skip it). Only for data no kernel writes (weights).
+APRC_DEV void aprc_prefetch_l2(const void* p, unsigned bytes) {
+#if !defined(APRC_EMU) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  bytes &= ~15u;
+  if (bytes) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#endif
+}
+
+// Byte dot products: c + sum of a.byte[i] * b.byte[i]; _us: a unsigned, b signed; _ss: both signed.
+APRC_DEV int aprc_dp4a_us(unsigned a, unsigned b, int c) {
+#if !defined(APRC_EMU)
+  int d;
+  asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+#else
+  for (int i = 0; i < 4; ++i) c += (int)((a >> (8 * i)) & 0xffu) * (int)(signed char)((b >> (8 * i)) & 0xffu);
+  return c;
+#endif
+}
+APRC_DEV int aprc_dp4a_ss(unsigned a, unsigned b, int c) {
+#if !defined(APRC_EMU)
+  int d;
+  asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+#else
+  for (int i = 0; i < 4; ++i)
+    c += (int)(signed char)((a >> (8 * i)) & 0xffu) * (int)(signed char)((b >> (8 * i)) & 0xffu);
+  return c;
+#endif
 }
 
 // ---- conversions -------------------------------------------------------------------------------------

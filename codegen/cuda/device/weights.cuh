@@ -5,12 +5,33 @@
 // for the scalar float readers). Every adapter has:
 //   init(base, N, K)           the planes of an [N, K] tensor starting at base
 //   Raw load(row, c)           the bytes of chunk c of a row (the only global loads)
-//   dot(raw, x, xsum)          sum of x[i] * w[i] over the chunk; xsum = sum of x over the chunk
 //   values(raw, out)           the CW dequantized weights
-//   MINS                       whether dot uses xsum (formats with a per-32 min)
-// and adapters with MMA = true (their weights are small integers times a scale, exact in bf16):
-//   decode16(row, k0, h, pairs, scale, mn)   weights k0+16h .. k0+16h+15 (k0 a multiple of 32) as
-//                              8 bf16 pairs of integers q, with w = scale * q - mn.
+//   MINS                       whether the weights carry a per-32 min (dot products need sum(x))
+//   INTX                       dot products take integer activations (quantized formats, dotq) or
+//                              float ones (float formats, dot)
+// Quantized adapters (INTX) also have:
+//   dotq(raw, xq)              sum of x[i] * w[i] over the chunk, x given as aprc_xq (below)
+//   code(raw, i), scale_of(raw, h), min_of(raw)   w[i] = scale_of(raw, i / 16) * code(raw, i) - min_of(raw)
+//   prefetch(row0, rows)       asks L2 for the rows' planes (issued before the kernel waits for its
+//                              inputs, so weight traffic overlaps the previous kernel's end)
+// Float adapters have dot(raw, x, xsum) over float activations. Adapters with MMA = true (weights that
+// are small integers times a scale, exact in bf16) serve the tensor-core prefill through decode16.
+
+// A 32-weight chunk of the activation row, ready for byte dot products:
+//   x[i] ~ s * (q1[i] + q2[i] / 254 + q3[i] / 254^2), |error| <= max|x| / 16.4e6 (f32-class),
+// q1, q2, q3 int8 in group order (layouts.h: word g holds group g), with their sums over groups 0-3 and
+// 4-7 (sq[level][half]) and the exact float sum of x.
+struct aprc_xq {
+  unsigned q[3][8];
+  int sq[3][2];
+  float s, xsum;
+};
+
+// Element j of group g of a chunk is weight 8 * (g / 2) + 2j + g % 2; the inverse:
+APRC_DEV void aprc_group_of(int i, int& g, int& j) {
+  g = ((i >> 3) << 1) | (i & 1);
+  j = (i & 7) >> 1;
+}
 
 // Scale and min of sub-block j (0..7) of a Q4_K / Q5_K block from its 16-byte header held as a uint4:
 // x = d | dmin << 16, y/z/w = the 12 scale bytes (see aprc_k_scale_min in blocks.h).
@@ -35,41 +56,57 @@ APRC_DEV unsigned aprc_bf16_of_small_int(int v) {
   return aprc_as_uint((float)v) >> 16;
 }
 
-// The code of weight i (0..31) of a chunk of 4-bit codes in natural order (words q[0..3]), with a 5th
-// bit from bit i of hb when FIVE.
-template <bool FIVE>
-APRC_DEV unsigned aprc_code(const unsigned* q, unsigned hb, int i) {
-  const unsigned v = (q[i >> 3] >> (4 * (i & 7))) & 15u;
-  return FIVE ? v | ((hb >> i) & 1u) << 4 : v;
+// Codes of the 4 weights of group g (one byte each) from a chunk of packed 4-bit codes (natural order,
+// weight 2i in the low nibble of byte i): even groups are the low nibbles of word g / 2, odd ones the
+// high nibbles.
+APRC_DEV unsigned aprc_nibble_group(const uint4& q, int g) {
+  const unsigned w = (g >> 1) == 0 ? q.x : (g >> 1) == 1 ? q.y : (g >> 1) == 2 ? q.z : q.w;
+  return ((g & 1) ? (w >> 4) : w) & 0x0F0F0F0Fu;
 }
 
-// sum over the chunk of x[i] * (code_i - offset); (0x4B000000 | v) as float is 2^23 + v exactly.
-template <bool FIVE>
-APRC_DEV float aprc_dot_codes(const uint4& q4, unsigned hb, const float* x, float offset) {
-  const unsigned q[4] = {q4.x, q4.y, q4.z, q4.w};
-  const float bias = 8388608.0f + offset;
-  float s = 0.f;
+// Sums of codes * q[level] over groups [g0, g0 + n), codes(g) given by the callable (unsigned bytes).
+template <class Codes>
+APRC_DEV void aprc_dot_groups(const aprc_xq& x, int g0, int n, Codes codes, int* d) {
 #pragma unroll
-  for (int i = 0; i < 32; ++i) s = fmaf(x[i], aprc_as_float(0x4B000000u | aprc_code<FIVE>(q, hb, i)) - bias, s);
-  return s;
+  for (int k = 0; k < n; ++k) {
+    const unsigned c = codes(g0 + k);
+#pragma unroll
+    for (int v = 0; v < 3; ++v) d[v] = aprc_dp4a_us(c, x.q[v][g0 + k], d[v]);
+  }
 }
 
-// Half h of a chunk (16 codes from 8 bytes q, 5th bits in the low 16 bits of hb16) as bf16 pairs of
-// code - offset.
-template <bool FIVE>
-APRC_DEV void aprc_pairs_of_codes(uint2 q, unsigned hb16, int offset, unsigned* pairs) {
-  const unsigned qw[4] = {q.x, q.y, 0u, 0u};
+// d[0] + d[1] / 254 + d[2] / 254^2, each level first reduced by `off` times its sum over `halves`.
+APRC_DEV float aprc_combine(const int* d) {
+  return (float)d[0] + (float)d[1] * (1.0f / 254.0f) + (float)d[2] * (1.0f / 64516.0f);
+}
+APRC_DEV float aprc_combine_off(const int* d, const aprc_xq& x, int off, int h0, int nh) {
+  int e[3];
+#pragma unroll
+  for (int v = 0; v < 3; ++v) e[v] = d[v] - off * (x.sq[v][h0] + (nh == 2 ? x.sq[v][1] : 0));
+  return aprc_combine(e);
+}
+
+// The dequantized values and the tensor-core decode of any quantized adapter, from code/scale_of/min_of.
+template <class W>
+APRC_DEV void aprc_values_q(const W& w, const typename W::Raw& r, float* out) {
+  const float mn = w.min_of(r);
+  for (int i = 0; i < W::CW; ++i) out[i] = w.scale_of(r, i >> 4) * (float)w.code(r, i) - mn;
+}
+template <class W>
+APRC_DEV void aprc_decode16_q(const W& w, int row, int k0, int h, unsigned* pairs, float& scale, float& mn) {
+  const typename W::Raw r = W::CW == 32 ? w.load(row, k0 >> 5) : w.load(row, (k0 >> 4) + h);
+  const int base = W::CW == 32 ? 16 * h : 0;
 #pragma unroll
   for (int i = 0; i < 8; ++i)
-    pairs[i] = aprc_bf16_of_small_int((int)aprc_code<FIVE>(qw, hb16, 2 * i) - offset) |
-               aprc_bf16_of_small_int((int)aprc_code<FIVE>(qw, hb16, 2 * i + 1) - offset) << 16;
+    pairs[i] = aprc_bf16_of_small_int(w.code(r, base + 2 * i)) | aprc_bf16_of_small_int(w.code(r, base + 2 * i + 1)) << 16;
+  scale = w.scale_of(r, W::CW == 32 ? h : 0);
+  mn = w.min_of(r);
 }
 
 // ---- Q4_K in cuda_q4_k ------------------------------------------------------------------------------
 struct aprc_w_q4k {
-  static constexpr bool MINS = true;  // weights carry a per-32 min (dot needs xsum)
+  static constexpr bool MINS = true, INTX = true, MMA = true;
   static constexpr int CW = 32;
-  static constexpr bool MMA = true;
   const unsigned char* qs;
   const unsigned char* hdr;
   int cpr;  // chunks per row
@@ -82,6 +119,10 @@ struct aprc_w_q4k {
     qs = (const unsigned char*)base;
     hdr = qs + (size_t)N * cpr * 16;
   }
+  APRC_DEV void prefetch(int row0, int rows) const {
+    aprc_prefetch_l2(qs + (size_t)row0 * cpr * 16, (unsigned)rows * cpr * 16);
+    aprc_prefetch_l2(hdr + (size_t)row0 * cpr * 2, (unsigned)rows * cpr * 2);
+  }
   APRC_DEV Raw load(int row, int c) const {
     const size_t ci = (size_t)row * cpr + c;
     Raw r;
@@ -90,29 +131,37 @@ struct aprc_w_q4k {
     r.j = c & 7;
     return r;
   }
-  APRC_DEV float dot(const Raw& r, const float* x, float xsum) const {
+  APRC_DEV float dotq(const Raw& r, const aprc_xq& x) const {
+    int d[3] = {0, 0, 0};
+    aprc_dot_groups(x, 0, 8, [&](int g) { return aprc_nibble_group(r.q, g); }, d);
     float dsc, dm;
     aprc_kquant_scale_min(r.h, r.j, dsc, dm);
-    return dsc * aprc_dot_codes<false>(r.q, 0u, x, 0.f) - dm * xsum;
+    return dsc * x.s * aprc_combine(d) - dm * x.xsum;
   }
-  APRC_DEV void values(const Raw& r, float* out) const {
-    const unsigned q[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
+  APRC_DEV int code(const Raw& r, int i) const {
+    const unsigned w = (i >> 3) == 0 ? r.q.x : (i >> 3) == 1 ? r.q.y : (i >> 3) == 2 ? r.q.z : r.q.w;
+    return (int)((w >> (4 * (i & 7))) & 15u);
+  }
+  APRC_DEV float scale_of(const Raw& r, int) const {
     float dsc, dm;
     aprc_kquant_scale_min(r.h, r.j, dsc, dm);
-    for (int i = 0; i < 32; ++i) out[i] = dsc * (float)aprc_code<false>(q, 0u, i) - dm;
+    return dsc;
   }
+  APRC_DEV float min_of(const Raw& r) const {
+    float dsc, dm;
+    aprc_kquant_scale_min(r.h, r.j, dsc, dm);
+    return dm;
+  }
+  APRC_DEV void values(const Raw& r, float* out) const { aprc_values_q(*this, r, out); }
   APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
-    const size_t ci = (size_t)row * cpr + (k0 >> 5);
-    aprc_pairs_of_codes<false>(aprc_ldg8(qs + ci * 16 + 8 * h), 0u, 0, pairs);
-    aprc_kquant_scale_min(aprc_ldg16(hdr + (ci >> 3) * 16), (k0 >> 5) & 7, scale, mn);
+    aprc_decode16_q(*this, row, k0, h, pairs, scale, mn);
   }
 };
 
 // ---- Q5_K in cuda_q5_k ------------------------------------------------------------------------------
 struct aprc_w_q5k {
-  static constexpr bool MINS = true;  // weights carry a per-32 min (dot needs xsum)
+  static constexpr bool MINS = true, INTX = true, MMA = true;
   static constexpr int CW = 32;
-  static constexpr bool MMA = true;
   const unsigned char* qs;
   const unsigned char* qh;
   const unsigned char* hdr;
@@ -128,6 +177,11 @@ struct aprc_w_q5k {
     qh = qs + (size_t)N * cpr * 16;
     hdr = qh + (size_t)N * cpr * 4;
   }
+  APRC_DEV void prefetch(int row0, int rows) const {
+    aprc_prefetch_l2(qs + (size_t)row0 * cpr * 16, (unsigned)rows * cpr * 16);
+    aprc_prefetch_l2(qh + (size_t)row0 * cpr * 4, (unsigned)rows * cpr * 4);
+    aprc_prefetch_l2(hdr + (size_t)row0 * cpr * 2, (unsigned)rows * cpr * 2);
+  }
   APRC_DEV Raw load(int row, int c) const {
     const size_t ci = (size_t)row * cpr + c;
     Raw r;
@@ -137,29 +191,39 @@ struct aprc_w_q5k {
     r.j = c & 7;
     return r;
   }
-  APRC_DEV float dot(const Raw& r, const float* x, float xsum) const {
+  APRC_DEV float dotq(const Raw& r, const aprc_xq& x) const {
+    int d[3] = {0, 0, 0};
+    aprc_dot_groups(x, 0, 8, [&](int g) { return aprc_nibble_group(r.q, g) | ((r.hb >> g) & 0x01010101u) << 4; }, d);
     float dsc, dm;
     aprc_kquant_scale_min(r.h, r.j, dsc, dm);
-    return dsc * aprc_dot_codes<true>(r.q, r.hb, x, 0.f) - dm * xsum;
+    return dsc * x.s * aprc_combine(d) - dm * x.xsum;
   }
-  APRC_DEV void values(const Raw& r, float* out) const {
-    const unsigned q[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
+  APRC_DEV int code(const Raw& r, int i) const {
+    int g, j;
+    aprc_group_of(i, g, j);
+    const unsigned w = (i >> 3) == 0 ? r.q.x : (i >> 3) == 1 ? r.q.y : (i >> 3) == 2 ? r.q.z : r.q.w;
+    return (int)(((w >> (4 * (i & 7))) & 15u) | ((r.hb >> (8 * j + g)) & 1u) << 4);
+  }
+  APRC_DEV float scale_of(const Raw& r, int) const {
     float dsc, dm;
     aprc_kquant_scale_min(r.h, r.j, dsc, dm);
-    for (int i = 0; i < 32; ++i) out[i] = dsc * (float)aprc_code<true>(q, r.hb, i) - dm;
+    return dsc;
   }
+  APRC_DEV float min_of(const Raw& r) const {
+    float dsc, dm;
+    aprc_kquant_scale_min(r.h, r.j, dsc, dm);
+    return dm;
+  }
+  APRC_DEV void values(const Raw& r, float* out) const { aprc_values_q(*this, r, out); }
   APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
-    const size_t ci = (size_t)row * cpr + (k0 >> 5);
-    aprc_pairs_of_codes<true>(aprc_ldg8(qs + ci * 16 + 8 * h), aprc_ldg4(qh + ci * 4) >> (16 * h), 0, pairs);
-    aprc_kquant_scale_min(aprc_ldg16(hdr + (ci >> 3) * 16), (k0 >> 5) & 7, scale, mn);
+    aprc_decode16_q(*this, row, k0, h, pairs, scale, mn);
   }
 };
 
 // ---- Q6_K in cuda_q6_k ------------------------------------------------------------------------------
 struct aprc_w_q6k {
-  static constexpr bool MINS = false;
+  static constexpr bool MINS = false, INTX = true, MMA = true;
   static constexpr int CW = 32;
-  static constexpr bool MMA = true;
   const unsigned char* ql;
   const unsigned char* qh;
   const unsigned char* sc;
@@ -167,7 +231,7 @@ struct aprc_w_q6k {
   int cpr;
   struct Raw {
     uint4 q;
-    uint2 h;
+    uint2 h;  // x: groups 0-3, y: groups 4-7 (bit-sliced high bits)
     unsigned s2, d;
   };
   APRC_DEV void init(const void* base, int N, int K) {
@@ -176,6 +240,11 @@ struct aprc_w_q6k {
     qh = ql + (size_t)N * cpr * 16;
     sc = qh + (size_t)N * cpr * 8;
     dd = sc + (size_t)N * cpr * 2;
+  }
+  APRC_DEV void prefetch(int row0, int rows) const {
+    aprc_prefetch_l2(ql + (size_t)row0 * cpr * 16, (unsigned)rows * cpr * 16);
+    aprc_prefetch_l2(qh + (size_t)row0 * cpr * 8, (unsigned)rows * cpr * 8);
+    aprc_prefetch_l2(sc + (size_t)row0 * cpr * 2, (unsigned)rows * cpr * 2);
   }
   APRC_DEV Raw load(int row, int c) const {
     const size_t ci = (size_t)row * cpr + c;
@@ -186,107 +255,92 @@ struct aprc_w_q6k {
     r.d = aprc_ldg2(dd + (ci >> 3) * 2);
     return r;
   }
-  // 6-bit value of weight 8w + k of the chunk (0..63).
-  APRC_DEV static unsigned q6(const Raw& r, const unsigned* q, int w, int k) {
-    const unsigned hq = (w < 2 ? r.h.x : r.h.y) >> (16 * (w & 1));
-    return ((q[w] >> (4 * k)) & 15u) | ((hq >> (2 * k)) & 3u) << 4;
+  APRC_DEV static unsigned group_codes(const Raw& r, int g) {
+    const unsigned hb = ((g >> 2) ? r.h.y : r.h.x) >> (2 * (g & 3));
+    return aprc_nibble_group(r.q, g) | (hb & 0x03030303u) << 4;
   }
-  APRC_DEV float dot(const Raw& r, const float* x, float) const {
-    const unsigned q[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
-    float s[2] = {0.f, 0.f};
+  APRC_DEV float dotq(const Raw& r, const aprc_xq& x) const {
+    float acc = 0.f;
 #pragma unroll
-    for (int w = 0; w < 4; ++w)
-#pragma unroll
-      for (int k = 0; k < 8; ++k)
-        s[w >> 1] = fmaf(x[8 * w + k], aprc_as_float(0x4B000000u | q6(r, q, w, k)) - 8388640.0f, s[w >> 1]);
-    const float d = aprc_half_to_float((unsigned short)r.d);
-    const float s0 = (float)(signed char)(r.s2 & 0xffu), s1 = (float)(signed char)(r.s2 >> 8);
-    return d * (s0 * s[0] + s1 * s[1]);
-  }
-  APRC_DEV void values(const Raw& r, float* out) const {
-    const unsigned q[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
-    const float d = aprc_half_to_float((unsigned short)r.d);
-    for (int i = 0; i < 32; ++i) {
-      const float s = (float)(signed char)((r.s2 >> (8 * (i >> 4))) & 0xffu);
-      out[i] = d * s * (float)((int)q6(r, q, i >> 3, i & 7) - 32);
+    for (int h = 0; h < 2; ++h) {  // codes are 0..63 for weights q - 32: subtract 32 * sum(x)
+      int d[3] = {0, 0, 0};
+      aprc_dot_groups(x, 4 * h, 4, [&](int g) { return group_codes(r, g); }, d);
+      const float sh = (float)(signed char)((r.s2 >> (8 * h)) & 0xffu);
+      acc += sh * aprc_combine_off(d, x, 32, h, 1);
     }
+    return aprc_half_to_float((unsigned short)r.d) * x.s * acc;
   }
+  APRC_DEV int code(const Raw& r, int i) const {
+    int g, j;
+    aprc_group_of(i, g, j);
+    return (int)((group_codes(r, g) >> (8 * j)) & 0xffu) - 32;
+  }
+  APRC_DEV float scale_of(const Raw& r, int h) const {
+    return aprc_half_to_float((unsigned short)r.d) * (float)(signed char)((r.s2 >> (8 * h)) & 0xffu);
+  }
+  APRC_DEV float min_of(const Raw&) const { return 0.f; }
+  APRC_DEV void values(const Raw& r, float* out) const { aprc_values_q(*this, r, out); }
   APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
-    const size_t ci = (size_t)row * cpr + (k0 >> 5);
-    const uint2 q = aprc_ldg8(ql + ci * 16 + 8 * h);
-    const unsigned hb = aprc_ldg4(qh + ci * 8 + 4 * h);
-    const unsigned qw[2] = {q.x, q.y};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const unsigned u = qw[i >> 2] >> (8 * (i & 3));
-      const int v0 = (int)((u & 15u) | ((hb >> (4 * i)) & 3u) << 4) - 32;
-      const int v1 = (int)(((u >> 4) & 15u) | ((hb >> (4 * i + 2)) & 3u) << 4) - 32;
-      pairs[i] = aprc_bf16_of_small_int(v0) | aprc_bf16_of_small_int(v1) << 16;
-    }
-    const unsigned s2 = aprc_ldg2(sc + ci * 2);
-    scale = aprc_half_to_float((unsigned short)aprc_ldg2(dd + (ci >> 3) * 2)) * (float)(signed char)((s2 >> (8 * h)) & 0xffu);
-    mn = 0.f;
+    aprc_decode16_q(*this, row, k0, h, pairs, scale, mn);
   }
 };
 
-// ---- Q8_0 in cuda_q8_0 (chunks of 16 weights: half a block) ------------------------------------------
+// ---- Q8_0 in cuda_q8_0 (chunks of 16 weights: half a block, groups 4h..4h+3) ---------------------------
 struct aprc_w_q8_0 {
-  static constexpr bool MINS = false;
+  static constexpr bool MINS = false, INTX = true, MMA = true;
   static constexpr int CW = 16;
-  static constexpr bool MMA = true;
   const unsigned char* qs;
   const unsigned char* dd;
   int cpr;
   struct Raw {
     uint4 q;
     unsigned d;
+    int half;
   };
   APRC_DEV void init(const void* base, int N, int K) {
     cpr = K / 16;
     qs = (const unsigned char*)base;
     dd = qs + (size_t)N * cpr * 16;
   }
+  APRC_DEV void prefetch(int row0, int rows) const {
+    aprc_prefetch_l2(qs + (size_t)row0 * cpr * 16, (unsigned)rows * cpr * 16);
+  }
   APRC_DEV Raw load(int row, int c) const {
     const size_t ci = (size_t)row * cpr + c;
     Raw r;
     r.q = aprc_ldg16(qs + ci * 16);
     r.d = aprc_ldg2(dd + (ci >> 1) * 2);
+    r.half = c & 1;
     return r;
   }
-  APRC_DEV float dot(const Raw& r, const float* x, float) const {
-    const unsigned q[4] = {r.q.x ^ 0x80808080u, r.q.y ^ 0x80808080u, r.q.z ^ 0x80808080u, r.q.w ^ 0x80808080u};
-    float s = 0.f;
-#pragma unroll
-    for (int w = 0; w < 4; ++w)
-#pragma unroll
-      for (int k = 0; k < 4; ++k)  // (b ^ 0x80) - 128 is the signed byte
-        s = fmaf(x[4 * w + k], aprc_as_float(0x4B000000u | ((q[w] >> (8 * k)) & 0xffu)) - 8388736.0f, s);
-    return aprc_half_to_float((unsigned short)r.d) * s;
-  }
-  APRC_DEV void values(const Raw& r, float* out) const {
+  APRC_DEV float dotq(const Raw& r, const aprc_xq& x) const {
     const unsigned q[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
-    const float d = aprc_half_to_float((unsigned short)r.d);
-    for (int i = 0; i < 16; ++i) out[i] = d * (float)(signed char)((q[i >> 2] >> (8 * (i & 3))) & 0xffu);
+    const int g0 = 4 * r.half;
+    int d[3] = {0, 0, 0};
+#pragma unroll
+    for (int k = 0; k < 4; ++k)
+#pragma unroll
+      for (int v = 0; v < 3; ++v) d[v] = aprc_dp4a_ss(q[k], x.q[v][g0 + k], d[v]);
+    return aprc_half_to_float((unsigned short)r.d) * x.s * aprc_combine(d);
   }
+  APRC_DEV int code(const Raw& r, int i) const {  // i in 0..15: groups 0-3 of this half
+    int g, j;
+    aprc_group_of(i, g, j);
+    const unsigned w = g == 0 ? r.q.x : g == 1 ? r.q.y : g == 2 ? r.q.z : r.q.w;
+    return (int)(signed char)((w >> (8 * j)) & 0xffu);
+  }
+  APRC_DEV float scale_of(const Raw& r, int) const { return aprc_half_to_float((unsigned short)r.d); }
+  APRC_DEV float min_of(const Raw&) const { return 0.f; }
+  APRC_DEV void values(const Raw& r, float* out) const { aprc_values_q(*this, r, out); }
   APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
-    const Raw r = load(row, (k0 >> 4) + h);
-    const unsigned q[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const unsigned u = q[i >> 1] >> (16 * (i & 1));
-      pairs[i] = aprc_bf16_of_small_int((signed char)(u & 0xffu)) |
-                 aprc_bf16_of_small_int((signed char)((u >> 8) & 0xffu)) << 16;
-    }
-    scale = aprc_half_to_float((unsigned short)r.d);
-    mn = 0.f;
+    aprc_decode16_q(*this, row, k0, h, pairs, scale, mn);
   }
 };
 
 // ---- Q5_0 in cuda_q5_0 --------------------------------------------------------------------------------
 struct aprc_w_q5_0 {
-  static constexpr bool MINS = false;
+  static constexpr bool MINS = false, INTX = true, MMA = true;
   static constexpr int CW = 32;
-  static constexpr bool MMA = true;
   const unsigned char* qs;
   const unsigned char* qh;
   const unsigned char* dd;
@@ -301,6 +355,10 @@ struct aprc_w_q5_0 {
     qh = qs + (size_t)N * cpr * 16;
     dd = qh + (size_t)N * cpr * 4;
   }
+  APRC_DEV void prefetch(int row0, int rows) const {
+    aprc_prefetch_l2(qs + (size_t)row0 * cpr * 16, (unsigned)rows * cpr * 16);
+    aprc_prefetch_l2(qh + (size_t)row0 * cpr * 4, (unsigned)rows * cpr * 4);
+  }
   APRC_DEV Raw load(int row, int c) const {
     const size_t ci = (size_t)row * cpr + c;
     Raw r;
@@ -309,19 +367,22 @@ struct aprc_w_q5_0 {
     r.d = aprc_ldg2(dd + ci * 2);
     return r;
   }
-  APRC_DEV float dot(const Raw& r, const float* x, float) const {
-    return aprc_half_to_float((unsigned short)r.d) * aprc_dot_codes<true>(r.q, r.hb, x, 16.f);
+  APRC_DEV float dotq(const Raw& r, const aprc_xq& x) const {
+    int d[3] = {0, 0, 0};
+    aprc_dot_groups(x, 0, 8, [&](int g) { return aprc_nibble_group(r.q, g) | ((r.hb >> g) & 0x01010101u) << 4; }, d);
+    return aprc_half_to_float((unsigned short)r.d) * x.s * aprc_combine_off(d, x, 16, 0, 2);
   }
-  APRC_DEV void values(const Raw& r, float* out) const {
-    const unsigned q[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
-    const float d = aprc_half_to_float((unsigned short)r.d);
-    for (int i = 0; i < 32; ++i) out[i] = d * (float)((int)aprc_code<true>(q, r.hb, i) - 16);
+  APRC_DEV int code(const Raw& r, int i) const {
+    int g, j;
+    aprc_group_of(i, g, j);
+    const unsigned w = (i >> 3) == 0 ? r.q.x : (i >> 3) == 1 ? r.q.y : (i >> 3) == 2 ? r.q.z : r.q.w;
+    return (int)(((w >> (4 * (i & 7))) & 15u) | ((r.hb >> (8 * j + g)) & 1u) << 4) - 16;
   }
+  APRC_DEV float scale_of(const Raw& r, int) const { return aprc_half_to_float((unsigned short)r.d); }
+  APRC_DEV float min_of(const Raw&) const { return 0.f; }
+  APRC_DEV void values(const Raw& r, float* out) const { aprc_values_q(*this, r, out); }
   APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
-    const size_t ci = (size_t)row * cpr + (k0 >> 5);
-    aprc_pairs_of_codes<true>(aprc_ldg8(qs + ci * 16 + 8 * h), aprc_ldg4(qh + ci * 4) >> (16 * h), 16, pairs);
-    scale = aprc_half_to_float((unsigned short)aprc_ldg2(dd + ci * 2));
-    mn = 0.f;
+    aprc_decode16_q(*this, row, k0, h, pairs, scale, mn);
   }
 };
 
@@ -337,7 +398,7 @@ APRC_DEV float aprc_float_elem(const unsigned char* p, size_t i) {
 
 template <int ELEM, bool VEC>
 struct aprc_w_float {
-  static constexpr bool MINS = false;
+  static constexpr bool MINS = false, INTX = false;
   static constexpr int ESIZE = ELEM == 0 ? 4 : 2;
   static constexpr int CW = VEC ? 16 / ESIZE : 1;
   static constexpr bool MMA = ELEM == 2 && VEC;  // bf16 values are exact mma operands
@@ -349,6 +410,9 @@ struct aprc_w_float {
   APRC_DEV void init(const void* base, int, int k) {
     p = (const unsigned char*)base;
     K = k;
+  }
+  APRC_DEV void prefetch(int row0, int rows) const {
+    if (VEC) aprc_prefetch_l2(p + (size_t)row0 * K * ESIZE, (unsigned)((size_t)rows * K * ESIZE));
   }
   APRC_DEV Raw load(int row, int c) const {
     Raw r;

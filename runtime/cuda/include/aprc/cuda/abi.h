@@ -50,7 +50,7 @@ inline Variant variant_of(std::string_view kernel_name) {
 }
 
 // Splits of the decode attention (fixed, so the launch shape does not depend on pos).
-constexpr int kAttnDecodeSplits = 16;
+constexpr int kAttnDecodeSplits = 32;
 
 // Bytes of workspace a step needs; `max_tokens` bounds T.
 inline uint64_t workspace_bytes(const KernelSpec& spec, Variant v, int64_t max_tokens) {
