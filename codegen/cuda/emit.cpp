@@ -24,6 +24,7 @@ struct Kernel {
   std::vector<Param> params;
   std::string body;
   std::string decls = "";  // file-scope declarations the kernel uses (tables)
+  int min_blocks = 0;       // __launch_bounds__ minimum resident blocks an SM, 0 for none
 };
 
 // theta^(-2i/hd) for i < hd/2, computed in double here, as a table in device memory.
@@ -185,6 +186,8 @@ std::string store_stmt(const KernelSpec& spec, const LinearShape& s, int i, cons
   return indent + "o" + num(i) + "[" + at + "] = v0" + bias_term(spec, s, i, "row") + ";\n";
 }
 
+constexpr int64_t kGemvMaxBlocks = 264;
+
 struct GemvPlan {
   int warps = 8, R = 4, U = 2;
   std::vector<int64_t> tasks;  // per output group (one per weight; one for SwiGLU)
@@ -201,15 +204,16 @@ GemvPlan gemv_plan(const KernelSpec& spec, const LinearShape& s) {
     for (int i = 0; i < groups; ++i) t += (spec.weights[i].rows + R - 1) / R;
     return t;
   };
-  // More rows per warp share each x load (less shared-memory traffic); fewer give more blocks. Aim for
-  // two blocks per SM of a 132-SM part before trading the first for the second.
+  // More rows per warp share each x load (less shared-memory traffic); fewer give every warp of the
+  // persistent grid work. Keep at least two unless the matrix is tiny.
   g.R = s.swiglu ? 2 : 4;
-  while (g.R > 1 && (count(g.R) + g.warps - 1) / g.warps < 264) g.R /= 2;
-  if (g.R < 2 && (count(2) + g.warps - 1) / g.warps >= 132) g.R = 2;
-  g.U = g.R == 4 ? 2 : 4;  // about 8 chunk loads in flight a lane
+  while (g.R > 2 && count(g.R) < 2 * kGemvMaxBlocks * g.warps) g.R /= 2;
+  if (count(2) < kGemvMaxBlocks * g.warps / 4) g.R = 1;
+  g.U = g.R == 4 || s.swiglu ? 2 : 4;  // about 8 chunk loads in flight a lane
   for (int i = 0; i < groups; ++i) g.tasks.push_back((spec.weights[i].rows + g.R - 1) / g.R);
   g.total_tasks = count(g.R);
-  g.blocks = (g.total_tasks + g.warps - 1) / g.warps;
+  // Persistent blocks (two per SM of a 132-SM part) walk the tasks, so each stages x once.
+  g.blocks = std::min<int64_t>((g.total_tasks + g.warps - 1) / g.warps, kGemvMaxBlocks);
   for (const auto& w : spec.weights) (is_intx(w) ? g.intx : g.floatx) = true;
   if (g.intx && s.K % 32 != 0) unsupported(spec, "quantized weights need rows of a multiple of 32");
   // aprc_xstage_at: the float row (padded), then 128 bytes a 32-chunk for the int8 split
@@ -221,6 +225,7 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
   const LinearShape s = linear_shape(spec);
   const GemvPlan g = gemv_plan(spec, s);
   Kernel k{name, 32 * g.warps, linear_params(spec, s), ""};
+  k.min_blocks = 2;  // two persistent blocks an SM: the register budget follows
   std::ostringstream b;
   b << "  constexpr int K = " << s.K << ";\n"
     << "  constexpr int R = " << g.R << ", U = " << g.U << ", WARPS = " << g.warps << ";\n"
@@ -229,11 +234,12 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
     << "  const aprc_xstage st = aprc_xstage_at(aprc_smem, K, " << (g.floatx ? "true" : "false") << ");\n"
     << "  const int T = (int)s[0];\n"
     << "  const int lane = threadIdx.x & 31;\n"
-    << "  const int task = blockIdx.x * WARPS + (threadIdx.x >> 5);\n"
+    << "  const int first_task = blockIdx.x * WARPS + (threadIdx.x >> 5);\n"
     << adapters_init(spec, s);
-  {  // L2 prefetch of this warp's rows: weights only, so it may run before the previous kernel ends
+  {  // L2 prefetch of this warp's first rows: weights only, so it may run before the previous kernel ends
     int64_t base = 0;
-    b << "  if (lane == 0) {\n";
+    b << "  if (lane == 0) {\n"
+      << "    const int task = first_task;\n";
     for (int i = 0; i < (s.swiglu ? 1 : s.nw); ++i) {
       const std::string N = num(spec.weights[i].rows);
       b << "    if (task >= " << base << " && task < " << base + g.tasks[i] << ") {\n"
@@ -246,7 +252,7 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
     b << "  }\n";
   }
   b << "  aprc_allow_next_grid();\n"
-    << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n"
+    << "  aprc_wait_prior_grid();\n"
     << "  for (int tok = 0; tok < T; ++tok) {\n";
   if (g.intx)
     b << "    const float inv = aprc_stage_row_q<K, " << (spec.has_norm ? "true" : "false") << ", " << s.gamma_elem << ", "
@@ -256,6 +262,7 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
     b << "    const float inv = aprc_stage_row<K, " << (spec.has_norm ? "true" : "false") << ", " << s.gamma_elem
       << ", false>(x + (size_t)tok * K, " << (spec.has_norm ? "gamma" : "nullptr") << ", " << flt(spec.eps)
       << ", st.xs, nullptr, scratch);\n";
+  b << "    for (int task = first_task; task < " << g.total_tasks << "; task += gridDim.x * WARPS) {\n";
   int64_t base = 0;
   const int groups = s.swiglu ? 1 : s.nw;
   for (int i = 0; i < groups; ++i) {
@@ -292,6 +299,7 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
       << "    }\n";
     base += g.tasks[i];
   }
+  b << "    }\n";
   b << "    aprc_sync();\n"
     << "  }\n";
   k.body = b.str();
@@ -533,7 +541,8 @@ Kernel emit_kernel(const KernelRef& ref) {
 }
 
 std::string signature(const Kernel& k) {
-  std::string t = "APRC_KERNEL void APRC_BOUNDS(" + num(k.threads) + ") " + k.name + "(";
+  const std::string bounds = k.min_blocks ? num(k.threads) + ", " + num(k.min_blocks) : num(k.threads);
+  std::string t = "APRC_KERNEL void APRC_BOUNDS(" + bounds + ") " + k.name + "(";
   for (const auto& p : k.params) t += p.type + " " + p.name + ", ";
   return t + "const aprc_i64* __restrict__ s, unsigned char* __restrict__ ws)";
 }

@@ -227,6 +227,27 @@ std::vector<double> Engine::profile_steps(const std::string& name, std::span<con
   return seconds;
 }
 
+double Engine::profile_step_repeated(const std::string& name, size_t index, std::span<const int32_t> ids, int64_t pos,
+                                     int reps) {
+  PreparedFunction& f = prepare_call(name, ids, pos);
+  if (index >= f.steps.size()) throw_internal("cuda: profile_step_repeated: no step " + std::to_string(index));
+  PreparedStep& ps = f.steps[index];
+  const Step& st = *ps.step;
+  const int64_t T = static_cast<int64_t>(ids.size());
+  for (size_t a = 0; a < st.args.size(); ++a) ps.arg_values[a] = bind(st.args[a], T, pos, st);
+  LaunchShape shape;
+  for (int d = 0; d < 3; ++d) {
+    const int64_t div = std::max<int64_t>(1, st.grid_divisor[d]);
+    shape.grid[d] = static_cast<unsigned>((eval_checked(st.grid[d], T, pos, ps.what) + div - 1) / div);
+    shape.block[d] = static_cast<unsigned>(std::max(1, st.block[d]));
+  }
+  shape.shared_bytes = static_cast<unsigned>(st.shared_bytes);
+  device_->launch(ps.kernel, shape, ps.params.data(), ps.what);  // warm-up
+  device_->timer_start();
+  for (int r = 0; r < reps; ++r) device_->launch(ps.kernel, shape, ps.params.data(), ps.what);
+  return device_->timer_stop_seconds() / reps;
+}
+
 void Engine::reset_graphs() {
   for (auto& [name, f] : functions_) {
     device_->destroy_graph(f->graph);

@@ -177,12 +177,15 @@ Case linear_case(const LinearCaseSpec& c, uint64_t seed) {
 }
 
 // kv append (+rope) of k and v, rope of q, attention: a prefill call, then decode calls (graph replay).
+// With fill_to > 0, a kv-append-only function first fills positions [0, fill_to) in calls of 64, so the
+// decode attention runs with every split in use.
 Case attention_case(const std::string& name, int64_t heads, int64_t kvh, int64_t hd, DType cache, int64_t prefill_T,
-                    int decode_calls, uint64_t seed, double tol) {
+                    int decode_calls, uint64_t seed, double tol, int64_t fill_to = 0) {
   Case cs;
   cs.name = name;
   cs.tol = tol;
   cs.kv = {1, kvh, hd, cache};
+  cs.context = fill_to + 256;
   const int64_t maxT = 64;
   KernelSpec kva;
   kva.kind = KernelKind::KvAppend;
@@ -214,11 +217,25 @@ Case attention_case(const std::string& name, int64_t heads, int64_t kvh, int64_t
   };
   cs.functions.push_back(make_function("prefill", maxT, ap.bytes(), steps(maxT)));
   cs.functions.push_back(make_function("decode", 1, ap.bytes(), steps(1)));
+  cs.functions.push_back(make_function("fill", maxT, ap.bytes(), {steps(maxT)[0]}));
   cs.run = [=](Engine& e) {
     Rng r(seed);
     std::vector<Check> checks;
     std::vector<float> keys, values;  // what the cache should hold, rows [0, pos)
     int64_t pos = 0;
+    while (pos < fill_to) {
+      const int64_t T = std::min<int64_t>(maxT, fill_to - pos);
+      std::vector<float> k = random_floats(T * kvh * hd, r, 1.0f), v = random_floats(T * kvh * hd, r, 1.0f);
+      write(e, k_off, k);
+      write(e, v_off, v);
+      e.run("fill", dummy_ids(T), pos, 0, nullptr);
+      ref_rope(k, T, kvh, hd, pos, 10000.0);
+      for (auto& x : k) x = round_to(cache, x);
+      for (auto& x : v) x = round_to(cache, x);
+      keys.insert(keys.end(), k.begin(), k.end());
+      values.insert(values.end(), v.begin(), v.end());
+      pos += T;
+    }
     auto call = [&](const char* fn, int64_t T) {
       std::vector<float> q = random_floats(T * heads * hd, r, 1.0f), k = random_floats(T * kvh * hd, r, 1.0f),
                          v = random_floats(T * kvh * hd, r, 1.0f);
@@ -368,6 +385,7 @@ std::vector<Case> build_cases() {
   cs.push_back(attention_case("attention 6/2x64 f32 cache", 6, 2, 64, DType::F32, 45, 3, seed++, 1e-4));
   cs.push_back(attention_case("attention 4/4x40 f16 cache", 4, 4, 40, DType::F16, 37, 2, seed++, 1e-4));
   cs.push_back(attention_case("attention 7/1x128 bf16 cache", 7, 1, 128, DType::BF16, 3, 2, seed++, 1e-4));
+  cs.push_back(attention_case("attention 9/3x32 f32 long context", 9, 3, 32, DType::F32, 7, 2, seed++, 1e-4, 1100));
   cs.push_back(rms_norm_case(777, DType::F16, seed++));
   cs.push_back(rms_norm_case(96, DType::F32, seed++));
   cs.push_back(embedding_case(DType::Q4_K, L::CudaQ4K, 1000, 512, seed++));

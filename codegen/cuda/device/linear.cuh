@@ -96,59 +96,67 @@ APRC_DEV aprc_xstage aprc_xstage_at(void* smem, int K, bool floatx) {
 
 APRC_DEV int aprc_clamp127(int v) { return v > 127 ? 127 : v < -127 ? -127 : v; }
 
-// Stages row x (times gamma when NORM) as int8 hi/lo per 32 (and the float row when FLOATX); K is a
-// multiple of 32. Returns 1/rms(x) when NORM, else 1.
+// Stages row x (times gamma when NORM) as the three-level int8 split per 32 (and the float row when
+// FLOATX); K is a multiple of 32. Eight threads share a chunk, thread g taking group g (layouts.h), so
+// the whole block works on it. Returns 1/rms(x) when NORM, else 1.
 template <int K, bool NORM, int GELEM, bool FLOATX>
 APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, const aprc_xstage& st, float* scratch) {
   constexpr int NQ = K / 32;
   float ss = 0.f;
-  for (int c = threadIdx.x; c < NQ; c += blockDim.x) {
-    float v[32];
+  for (int base = 0; base < NQ * 8; base += blockDim.x) {  // uniform trip count: shuffles need full warps
+    const int idx = base + threadIdx.x;
+    const bool live = idx < NQ * 8;
+    const int c = live ? idx >> 3 : NQ - 1, g = idx & 7;
+    float v[4], amax = 0.f, sum = 0.f;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const float4 t = aprc_ldf4(x + 32 * c + 4 * i);
-      v[4 * i] = t.x, v[4 * i + 1] = t.y, v[4 * i + 2] = t.z, v[4 * i + 3] = t.w;
+    for (int j = 0; j < 4; ++j) {
+      const int i = 32 * c + 8 * (g >> 1) + 2 * j + (g & 1);
+      v[j] = x[i];
+      if (live) ss += v[j] * v[j];
+      if (NORM) v[j] *= aprc_vec<GELEM>(gamma, i);
+      if (FLOATX && live) st.xs[aprc_pad32(i)] = v[j];
+      amax = fmaxf(amax, fabsf(v[j]));
+      sum += v[j];
     }
-    float amax = 0.f, sum = 0.f;
-#pragma unroll
-    for (int i = 0; i < 32; ++i) {
-      ss += v[i] * v[i];
-      if (NORM) v[i] *= aprc_vec<GELEM>(gamma, 32 * c + i);
-      amax = fmaxf(amax, fabsf(v[i]));
-      sum += v[i];
+    for (int m = 1; m < 8; m <<= 1) {
+      amax = fmaxf(amax, aprc_shfl_xor(amax, m));
+      sum += aprc_shfl_xor(sum, m);
     }
-    if (FLOATX)
-#pragma unroll
-      for (int i = 0; i < 8; ++i) *(float4*)(st.xs + 36 * c + 4 * i) = make_float4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]);
     const float scale = amax / 127.f, inv = amax > 0.f ? 127.f / amax : 0.f;
-    unsigned q[3][8];
-    int sq[3][2] = {{0, 0}, {0, 0}, {0, 0}};
+    unsigned q[3] = {0u, 0u, 0u};
+    int sq[3] = {0, 0, 0};
 #pragma unroll
-    for (int g = 0; g < 8; ++g) q[0][g] = q[1][g] = q[2][g] = 0u;
-#pragma unroll
-    for (int i = 0; i < 32; ++i) {
-      const int g = ((i >> 3) << 1) | (i & 1), j = (i & 7) >> 1;  // group order (layouts.h)
+    for (int j = 0; j < 4; ++j) {
       // x = scale * (a + b / 254 + e / 254^2): each level rounds what the previous left, times 254
-      const int a = aprc_clamp127((int)rintf(v[i] * inv));
-      const float ra = (v[i] - (float)a * scale) * inv * 254.f;
+      const int a = aprc_clamp127((int)rintf(v[j] * inv));
+      const float ra = (v[j] - (float)a * scale) * inv * 254.f;
       const int b = aprc_clamp127((int)rintf(ra));
       const int e = aprc_clamp127((int)rintf((ra - (float)b) * 254.f));
-      q[0][g] |= ((unsigned)a & 0xffu) << (8 * j);
-      q[1][g] |= ((unsigned)b & 0xffu) << (8 * j);
-      q[2][g] |= ((unsigned)e & 0xffu) << (8 * j);
-      sq[0][g >> 2] += a;
-      sq[1][g >> 2] += b;
-      sq[2][g >> 2] += e;
+      q[0] |= ((unsigned)a & 0xffu) << (8 * j);
+      q[1] |= ((unsigned)b & 0xffu) << (8 * j);
+      q[2] |= ((unsigned)e & 0xffu) << (8 * j);
+      sq[0] += a, sq[1] += b, sq[2] += e;
     }
+    // level sums over groups 0-3 and 4-7: reduce within each 4-lane half, then bring half 1 to lane 0
+    float h[3], o[3];
 #pragma unroll
     for (int lv = 0; lv < 3; ++lv) {
-      st.xq[(2 * lv) * NQ + c] = make_uint4(q[lv][0], q[lv][1], q[lv][2], q[lv][3]);
-      st.xq[(2 * lv + 1) * NQ + c] = make_uint4(q[lv][4], q[lv][5], q[lv][6], q[lv][7]);
+      h[lv] = (float)sq[lv];
+      h[lv] += aprc_shfl_xor(h[lv], 1);
+      h[lv] += aprc_shfl_xor(h[lv], 2);
+      o[lv] = aprc_shfl_xor(h[lv], 4);
     }
-    st.xqsum[c] = make_int4(sq[0][0], sq[0][1], sq[1][0], sq[1][1]);
-    st.xqsum3[c] = make_int2(sq[2][0], sq[2][1]);
-    st.xscale[c] = scale;
-    st.xsum[c] = sum;
+    if (live) {
+      unsigned* words = (unsigned*)st.xq;
+#pragma unroll
+      for (int lv = 0; lv < 3; ++lv) words[((2 * lv + (g >> 2)) * NQ + c) * 4 + (g & 3)] = q[lv];
+      if (g == 0) {
+        st.xqsum[c] = make_int4((int)h[0], (int)o[0], (int)h[1], (int)o[1]);
+        st.xqsum3[c] = make_int2((int)h[2], (int)o[2]);
+        st.xscale[c] = scale;
+        st.xsum[c] = sum;
+      }
+    }
   }
   float inv_rms = 1.f;
   if (NORM) inv_rms = 1.0f / sqrtf(aprc_block_sum(ss, scratch) / (float)K + eps);  // includes barriers

@@ -168,7 +168,8 @@ APRC_DEV void aprc_attention_decode(const float* q, const void* ck, const void* 
   if (t >= T) return;
   for (int i = threadIdx.x; i < G * HD; i += blockDim.x)
     sm.q[i / HD][i % HD] = q[((size_t)t * H + kvh * G + i / HD) * HD + i % HD] * scale;
-  const int L = pos + t + 1, chunk = (L + S - 1) / S;
+  // splits in use: at least 32 keys each (the rest only count themselves done)
+  const int L = pos + t + 1, se = aprc_min(S, (L + 31) / 32), chunk = (L + se - 1) / se;
   const int k0 = aprc_min(L, split * chunk), k1 = aprc_min(L, k0 + chunk);
   float m[HPW], l[HPW], o[HPW][DPL];
 #pragma unroll
@@ -217,7 +218,7 @@ APRC_DEV void aprc_attention_decode(const float* q, const void* ck, const void* 
 #pragma unroll
   for (int a = 0; a < HPW; ++a) {
     const int g = warp + W * a;
-    if (g >= G) break;
+    if (g >= G || split >= se) break;
     float* part = aprc_attn_partial(ws, H, HD, S, T, t, kvh * G + g, split);
 #pragma unroll
     for (int i = 0; i < DPL; ++i)
@@ -231,20 +232,22 @@ APRC_DEV void aprc_attention_decode(const float* q, const void* ck, const void* 
   aprc_sync();
   if (!last) return;
   aprc_threadfence();
-  for (int g = warp; g < G; g += W) {  // the last block combines the S partials of each head
+  for (int g = warp; g < G; g += W) {  // the last block combines the partials of each head, lane s split s
     const int h = kvh * G + g;
-    const volatile float* all = aprc_attn_partial(ws, H, HD, S, T, t, h, 0);
-    float M = APRC_NEG_INF;
-    for (int sp = 0; sp < S; ++sp) M = fmaxf(M, all[sp * (HD + 2)]);
-    float lsum = 0.f, acc[DPL];
+    const float* all = aprc_attn_partial(ws, H, HD, S, T, t, h, 0);
+    const float ms = lane < se ? aprc_ldcg(all + lane * (HD + 2)) : APRC_NEG_INF;
+    const float ls = lane < se ? aprc_ldcg(all + lane * (HD + 2) + 1) : 0.f;
+    const float M = aprc_warp_max(ms);
+    const float w = lane < se ? expf(ms - M) : 0.f;
+    const float lsum = aprc_warp_sum(w * ls);
+    float acc[DPL];
 #pragma unroll
     for (int i = 0; i < DPL; ++i) acc[i] = 0.f;
-    for (int sp = 0; sp < S; ++sp) {
-      const float w = expf(all[sp * (HD + 2)] - M);
-      lsum += w * all[sp * (HD + 2) + 1];
+    for (int sp = 0; sp < se; ++sp) {
+      const float wsp = aprc_shfl(w, sp);
 #pragma unroll
       for (int i = 0; i < DPL; ++i)
-        if (lane + 32 * i < HD) acc[i] += w * all[sp * (HD + 2) + 2 + lane + 32 * i];
+        if (lane + 32 * i < HD) acc[i] = fmaf(wsp, aprc_ldcg(all + sp * (HD + 2) + 2 + lane + 32 * i), acc[i]);
     }
 #pragma unroll
     for (int i = 0; i < DPL; ++i)

@@ -9,7 +9,7 @@
 #if !defined(APRC_EMU)
 #define APRC_DEV __device__ __forceinline__
 #define APRC_KERNEL extern "C" __global__
-#define APRC_BOUNDS(threads) __launch_bounds__(threads)
+#define APRC_BOUNDS(...) __launch_bounds__(__VA_ARGS__)
 #define APRC_DYN_SHARED(name) extern __shared__ float4 name[]
 #define APRC_SHARED __shared__
 #define APRC_TABLE static __device__ const
@@ -17,7 +17,7 @@
 // The emulator header (included first) defines threadIdx, blockIdx, the vector types and aprc_emu_*.
 #define APRC_DEV inline
 #define APRC_KERNEL static
-#define APRC_BOUNDS(threads)
+#define APRC_BOUNDS(...)
 #define APRC_DYN_SHARED(name) float4* name = (float4*)aprc_emu_dyn_shared()
 #define APRC_SHARED static
 #define APRC_TABLE static const
@@ -151,6 +151,15 @@ APRC_DEV unsigned aprc_ldg2(const void* p) {
   unsigned short v;
   memcpy(&v, p, 2);
   return v;
+#endif
+}
+
+// A float written by another block of this kernel (after a fence): read at L2, bypassing L1.
+APRC_DEV float aprc_ldcg(const float* p) {
+#if !defined(APRC_EMU)
+  return __ldcg(p);
+#else
+  return *p;
 #endif
 }
 

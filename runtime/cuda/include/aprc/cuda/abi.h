@@ -49,7 +49,8 @@ inline Variant variant_of(std::string_view kernel_name) {
   return Variant::Plain;
 }
 
-// Splits of the decode attention (fixed, so the launch shape does not depend on pos).
+// Splits of the decode attention (fixed, so the launch shape does not depend on pos; at most 32: the
+// combine gives each split a lane).
 constexpr int kAttnDecodeSplits = 32;
 
 // Bytes of workspace a step needs; `max_tokens` bounds T.

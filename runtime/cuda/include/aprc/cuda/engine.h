@@ -50,6 +50,9 @@ class Engine {
   std::vector<double> profile_steps(const std::string& name, std::span<const int32_t> ids, int64_t pos, int reps);
   // Turns graph capture/replay on or off (on by default when options.graphs).
   void set_graphs(bool on) { use_graphs_ = on; }
+  // Launches step `index` of `name` `reps` times back to back between two timer events and returns
+  // the seconds per launch (profiling; the launches repeat the step's writes).
+  double profile_step_repeated(const std::string& name, size_t index, std::span<const int32_t> ids, int64_t pos, int reps);
   // Drops captured graphs (they are captured again on the next call), e.g. after changing launch options.
   void reset_graphs();
   const std::vector<Step>& steps(const std::string& name) const;
