@@ -256,7 +256,7 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
     << "  for (int tok = 0; tok < T; ++tok) {\n";
   if (g.intx)
     b << "    const float inv = aprc_stage_row_q<K, " << (spec.has_norm ? "true" : "false") << ", " << s.gamma_elem << ", "
-      << (g.floatx ? "true" : "false") << ">(x + (size_t)tok * K, " << (spec.has_norm ? "gamma" : "nullptr") << ", "
+      << (g.floatx ? "true" : "false") << ", WARPS * 32>(x + (size_t)tok * K, " << (spec.has_norm ? "gamma" : "nullptr") << ", "
       << flt(spec.eps) << ", st, scratch);\n";
   else
     b << "    const float inv = aprc_stage_row<K, " << (spec.has_norm ? "true" : "false") << ", " << s.gamma_elem
@@ -366,41 +366,28 @@ const std::vector<Param> kAttentionParams{{"const float* __restrict__", "q"},
                                           {"const void* __restrict__", "cv"},
                                           {"float* __restrict__", "out"}};
 
-int64_t attention_decode_smem(const KernelSpec& spec) {
+constexpr int kAttnPrefillTokens = 4;  // query tokens a prefill attention block
+
+int64_t attention_smem(const KernelSpec& spec, int qt) {
   const int64_t G = spec.heads / spec.kv_heads, HD = spec.head_dim;
-  return 4 * (G * HD + 32 * (HD + 1) + 32 * HD);  // aprc_attn_decode_smem
+  return 4 * (qt * G * HD + 32 * (HD + 1) + 32 * HD);  // aprc_attn_smem
 }
 
-Kernel emit_attention_decode(const KernelSpec& spec, const std::string& name) {
+Kernel emit_attention(const KernelSpec& spec, const std::string& name, bool decode) {
   check_attention(spec);
+  const int vec = spec.cache_dtype == DType::F32 ? 4 : 8;
+  if (spec.head_dim % vec != 0) unsupported(spec, "head_dim must be a multiple of " + std::to_string(vec) + " for this cache type");
   Kernel k{name, 128, kAttentionParams, ""};
+  const int qt = decode ? 1 : kAttnPrefillTokens;
+  const int S = decode ? kAttnDecodeSplits : 0;
   std::ostringstream b;
-  b << attention_consts(spec) << "  constexpr int S = " << kAttnDecodeSplits << ";\n"
+  b << attention_consts(spec) << "  constexpr int QT = " << qt << ", S = " << S << ";\n"
     << "  APRC_DYN_SHARED(aprc_smem);\n"
-    << "  auto& sm = *reinterpret_cast<aprc_attn_decode_smem<H, KVH, HD, CE, S>*>(aprc_smem);\n"
+    << "  auto& sm = *reinterpret_cast<aprc_attn_smem<H, KVH, HD, QT>*>(aprc_smem);\n"
     << "  (void)lane;\n"
     << "  aprc_allow_next_grid();\n"
     << "  aprc_wait_prior_grid();\n"
-    << "  aprc_attention_decode<H, KVH, HD, CE, S>(q, ck, cv, out, T, pos, scale, ws, sm);\n";
-  k.body = b.str();
-  return k;
-}
-
-Kernel emit_attention_prefill(const KernelSpec& spec, const std::string& name) {
-  check_attention(spec);
-  Kernel k{name, 128, kAttentionParams, ""};
-  std::ostringstream b;
-  b << attention_consts(spec) << "  const int h = blockIdx.x, warp = threadIdx.x >> 5, t = blockIdx.y * 4 + warp;\n"
-    << "  APRC_SHARED float qs[4][HD];\n"
-    << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n"
-    << "  if (t < T)\n"
-    << "    for (int d = lane; d < HD; d += 32) qs[warp][d] = q[((size_t)t * H + h) * HD + d] * scale;\n"
-    << "  aprc_sync();\n"
-    << "  if (t >= T) return;\n"
-    << "  float m, l, o[DPL];\n"
-    << "  aprc_attend<HD, KVH, CE>(qs[warp], ck, cv, h / G, 0, pos + t + 1, m, l, o);\n"
-    << "  for (int i = 0; i < DPL; ++i)\n"
-    << "    if (lane + 32 * i < HD) out[((size_t)t * H + h) * HD + lane + 32 * i] = o[i] / l;\n";
+    << "  aprc_attention<H, KVH, HD, CE, QT, S>(q, ck, cv, out, T, pos, scale, ws, sm);\n";
   k.body = b.str();
   return k;
 }
@@ -527,8 +514,7 @@ Kernel emit_kernel(const KernelRef& ref) {
       if (ref.variant == Variant::Gemv) return emit_linear_gemv(spec, ref.name);
       return emit_linear_tiled(spec, ref.name, ref.variant == Variant::Mma);
     case KernelKind::Attention:
-      if (ref.variant == Variant::AttnDecode) return emit_attention_decode(spec, ref.name);
-      return emit_attention_prefill(spec, ref.name);
+      return emit_attention(spec, ref.name, ref.variant == Variant::AttnDecode);
     case KernelKind::RmsNorm: return emit_rms_norm(spec, ref.name);
     case KernelKind::Rope: return emit_rope(spec, ref.name);
     case KernelKind::KvAppend: return emit_kv_append(spec, ref.name);
@@ -693,14 +679,14 @@ void assign_cuda_launch(Step& step, int64_t max_tokens) {
       break;
     }
     case KernelKind::Attention:
+      step.block[0] = 128;
       if (v == Variant::AttnDecode) {
         step.grid = {Expr::lit(spec.kv_heads), Expr::lit(kAttnDecodeSplits), rows};
-        step.block[0] = 128;
-        step.shared_bytes = static_cast<int>(attention_decode_smem(spec));
+        step.shared_bytes = static_cast<int>(attention_smem(spec, 1));
       } else {
-        step.grid = {Expr::lit(spec.heads), rows, Expr::lit(1)};
-        step.grid_divisor[1] = 4;
-        step.block[0] = 128;
+        step.grid = {Expr::lit(spec.kv_heads), rows, Expr::lit(1)};
+        step.grid_divisor[1] = kAttnPrefillTokens;
+        step.shared_bytes = static_cast<int>(attention_smem(spec, kAttnPrefillTokens));
       }
       break;
     case KernelKind::Silu:

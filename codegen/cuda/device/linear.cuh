@@ -99,62 +99,77 @@ APRC_DEV int aprc_clamp127(int v) { return v > 127 ? 127 : v < -127 ? -127 : v; 
 // Stages row x (times gamma when NORM) as the three-level int8 split per 32 (and the float row when
 // FLOATX); K is a multiple of 32. Eight threads share a chunk, thread g taking group g (layouts.h), so
 // the whole block works on it. Returns 1/rms(x) when NORM, else 1.
-template <int K, bool NORM, int GELEM, bool FLOATX>
+template <int K, bool NORM, int GELEM, bool FLOATX, int NT>
 APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, const aprc_xstage& st, float* scratch) {
-  constexpr int NQ = K / 32;
+  constexpr int NQ = K / 32, ITEMS = NQ * 8, ITER = (ITEMS + NT - 1) / NT, BATCH = 4;
   float ss = 0.f;
-  for (int base = 0; base < NQ * 8; base += blockDim.x) {  // uniform trip count: shuffles need full warps
-    const int idx = base + threadIdx.x;
-    const bool live = idx < NQ * 8;
-    const int c = live ? idx >> 3 : NQ - 1, g = idx & 7;
-    float v[4], amax = 0.f, sum = 0.f;
+  for (int b0 = 0; b0 < ITER; b0 += BATCH) {  // uniform trip counts: the shuffles need full warps
+    float v[BATCH][4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int i = 32 * c + 8 * (g >> 1) + 2 * j + (g & 1);
-      v[j] = x[i];
-      if (live) ss += v[j] * v[j];
-      if (NORM) v[j] *= aprc_vec<GELEM>(gamma, i);
-      if (FLOATX && live) st.xs[aprc_pad32(i)] = v[j];
-      amax = fmaxf(amax, fabsf(v[j]));
-      sum += v[j];
-    }
-    for (int m = 1; m < 8; m <<= 1) {
-      amax = fmaxf(amax, aprc_shfl_xor(amax, m));
-      sum += aprc_shfl_xor(sum, m);
-    }
-    const float scale = amax / 127.f, inv = amax > 0.f ? 127.f / amax : 0.f;
-    unsigned q[3] = {0u, 0u, 0u};
-    int sq[3] = {0, 0, 0};
+    for (int bi = 0; bi < BATCH; ++bi) {  // every load of the batch first, then the arithmetic
+      const int idx = (b0 + bi) * NT + threadIdx.x;
+      const int c = idx < ITEMS ? idx >> 3 : NQ - 1, g = idx & 7;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      // x = scale * (a + b / 254 + e / 254^2): each level rounds what the previous left, times 254
-      const int a = aprc_clamp127((int)rintf(v[j] * inv));
-      const float ra = (v[j] - (float)a * scale) * inv * 254.f;
-      const int b = aprc_clamp127((int)rintf(ra));
-      const int e = aprc_clamp127((int)rintf((ra - (float)b) * 254.f));
-      q[0] |= ((unsigned)a & 0xffu) << (8 * j);
-      q[1] |= ((unsigned)b & 0xffu) << (8 * j);
-      q[2] |= ((unsigned)e & 0xffu) << (8 * j);
-      sq[0] += a, sq[1] += b, sq[2] += e;
+      for (int j = 0; j < 4; ++j) {
+        const int i = 32 * c + 8 * (g >> 1) + 2 * j + (g & 1);
+        v[bi][j] = b0 + bi < ITER ? x[i] : 0.f;
+        if (NORM && b0 + bi < ITER) {
+          if (idx < ITEMS) ss += v[bi][j] * v[bi][j];
+          v[bi][j] *= aprc_vec<GELEM>(gamma, i);
+        }
+      }
     }
-    // level sums over groups 0-3 and 4-7: reduce within each 4-lane half, then bring half 1 to lane 0
-    float h[3], o[3];
 #pragma unroll
-    for (int lv = 0; lv < 3; ++lv) {
-      h[lv] = (float)sq[lv];
-      h[lv] += aprc_shfl_xor(h[lv], 1);
-      h[lv] += aprc_shfl_xor(h[lv], 2);
-      o[lv] = aprc_shfl_xor(h[lv], 4);
-    }
-    if (live) {
-      unsigned* words = (unsigned*)st.xq;
+    for (int bi = 0; bi < BATCH; ++bi) {
+      if (b0 + bi >= ITER) break;
+      const int idx = (b0 + bi) * NT + threadIdx.x;
+      const bool live = idx < ITEMS;
+      const int c = live ? idx >> 3 : NQ - 1, g = idx & 7;
+      float amax = 0.f, sum = 0.f;
 #pragma unroll
-      for (int lv = 0; lv < 3; ++lv) words[((2 * lv + (g >> 2)) * NQ + c) * 4 + (g & 3)] = q[lv];
-      if (g == 0) {
-        st.xqsum[c] = make_int4((int)h[0], (int)o[0], (int)h[1], (int)o[1]);
-        st.xqsum3[c] = make_int2((int)h[2], (int)o[2]);
-        st.xscale[c] = scale;
-        st.xsum[c] = sum;
+      for (int j = 0; j < 4; ++j) {
+        if (FLOATX && live) st.xs[aprc_pad32(32 * c + 8 * (g >> 1) + 2 * j + (g & 1))] = v[bi][j];
+        amax = fmaxf(amax, fabsf(v[bi][j]));
+        sum += v[bi][j];
+      }
+      for (int m = 1; m < 8; m <<= 1) {
+        amax = fmaxf(amax, aprc_shfl_xor(amax, m));
+        sum += aprc_shfl_xor(sum, m);
+      }
+      const float scale = amax / 127.f, inv = amax > 0.f ? 127.f / amax : 0.f;
+      unsigned q[3] = {0u, 0u, 0u};
+      int sq[3] = {0, 0, 0};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        // x = scale * (a + b / 254 + e / 254^2): each level rounds what the previous left, times 254
+        const int a = aprc_clamp127((int)rintf(v[bi][j] * inv));
+        const float ra = (v[bi][j] - (float)a * scale) * inv * 254.f;
+        const int b = aprc_clamp127((int)rintf(ra));
+        const int e = aprc_clamp127((int)rintf((ra - (float)b) * 254.f));
+        q[0] |= ((unsigned)a & 0xffu) << (8 * j);
+        q[1] |= ((unsigned)b & 0xffu) << (8 * j);
+        q[2] |= ((unsigned)e & 0xffu) << (8 * j);
+        sq[0] += a, sq[1] += b, sq[2] += e;
+      }
+      // level sums over groups 0-3 and 4-7: reduce within each 4-lane half, then bring half 1 to lane 0
+      float h[3], o[3];
+#pragma unroll
+      for (int lv = 0; lv < 3; ++lv) {
+        h[lv] = (float)sq[lv];
+        h[lv] += aprc_shfl_xor(h[lv], 1);
+        h[lv] += aprc_shfl_xor(h[lv], 2);
+        o[lv] = aprc_shfl_xor(h[lv], 4);
+      }
+      if (live) {
+        unsigned* words = (unsigned*)st.xq;
+#pragma unroll
+        for (int lv = 0; lv < 3; ++lv) words[((2 * lv + (g >> 2)) * NQ + c) * 4 + (g & 3)] = q[lv];
+        if (g == 0) {
+          st.xqsum[c] = make_int4((int)h[0], (int)o[0], (int)h[1], (int)o[1]);
+          st.xqsum3[c] = make_int2((int)h[2], (int)o[2]);
+          st.xscale[c] = scale;
+          st.xsum[c] = sum;
+        }
       }
     }
   }

@@ -81,68 +81,64 @@ APRC_DEV void aprc_kv_append_row(float* k, const float* v, void* ck, void* cv, i
   for (int idx = threadIdx.x; idx < KVH * HD; idx += blockDim.x) aprc_cache_store<CELEM>(cv, base + idx, v[idx]);
 }
 
-// ---- attention ------------------------------------------------------------------------------------------
-// One warp attends one query (in shared memory, already scaled) over cache rows [k0, k1) of kv head
-// kvh, with the running max m, sum l and output o (lane holds dims lane, lane + 32, ...): the online
-// softmax of flash attention, 32 keys at a time (lane j scores key j).
-template <int HD, int KVH, int CELEM>
-APRC_DEV void aprc_attend(const float* qs, const void* ck, const void* cv, int kvh, int k0, int k1, float& m,
-                          float& l, float* o) {
-  constexpr int DPL = (HD + 31) / 32;  // dims per lane
-  const int lane = threadIdx.x & 31;
-  m = APRC_NEG_INF;
-  l = 0.f;
+// ---- attention --------------------------------------------------------------------------------------
+// One block of 4 warps takes one kv head, QT consecutive query tokens (t0 ..) and a range of cache rows
+// [k0, k1). It stages 32 keys and values at a time in shared memory (16-byte loads, all issued before
+// any is stored) and shares them among the G query heads of the kv head and the QT tokens; each warp
+// runs the online softmax (flash attention) of some (token, head) pairs, lane j scoring key j. Token t
+// sees rows up to pos + t (causal). Decode (QT = 1) cuts the keys into S splits whose partials the
+// last block combines; prefill takes all keys of its tokens and writes the output directly.
+
+template <int H, int KVH, int HD, int QT>
+struct aprc_attn_smem {
+  static constexpr int G = H / KVH, HP = HD + 1;
+  float q[QT * G][HD];
+  float k[32][HP];  // padded: lane j reads row j without bank conflicts
+  float v[32][HD];
+};
+
+// Rows kb .. kb+nk-1 (nk <= 32) of kv head kvh into sm.k / sm.v; rows past nk are zero.
+template <int KVH, int HD, int CE, class Smem>
+APRC_DEV void aprc_load_kv_tile(const void* ck, const void* cv, int kvh, int kb, int nk, Smem& sm) {
+  constexpr int VEC = CE == 0 ? 4 : 8;  // values a 16-byte load
+  constexpr int PER_ROW = HD / VEC;     // HD is a multiple of VEC (checked by the code generator)
+  constexpr int TOTAL = 32 * PER_ROW, THREADS = 128, ITER = (TOTAL + THREADS - 1) / THREADS;
+  uint4 kr[ITER], vr[ITER];
 #pragma unroll
-  for (int i = 0; i < DPL; ++i) o[i] = 0.f;
-  for (int kb = k0; kb < k1; kb += 32) {
-    const int key = kb + lane;
-    float s = APRC_NEG_INF;
-    if (key < k1) {
-      const size_t row = (size_t)key * KVH * HD + (size_t)kvh * HD;
-      float acc = 0.f;
-      if (CELEM == 0 && HD % 4 == 0) {
-        const float* kr = (const float*)ck + row;
-#pragma unroll 8
-        for (int d = 0; d < HD / 4; ++d) {
-          const float4 kv = aprc_ldf4(kr + 4 * d);
-          acc = fmaf(qs[4 * d], kv.x, acc);
-          acc = fmaf(qs[4 * d + 1], kv.y, acc);
-          acc = fmaf(qs[4 * d + 2], kv.z, acc);
-          acc = fmaf(qs[4 * d + 3], kv.w, acc);
+  for (int it = 0; it < ITER; ++it) {
+    const int idx = threadIdx.x + it * THREADS, j = idx / PER_ROW, e = idx % PER_ROW;
+    if (idx < TOTAL && j < nk) {
+      const size_t at = ((size_t)(kb + j) * KVH * HD + (size_t)kvh * HD + e * VEC) * (CE == 0 ? 4 : 2);
+      kr[it] = aprc_ldg16((const unsigned char*)ck + at);
+      vr[it] = aprc_ldg16((const unsigned char*)cv + at);
+    } else {
+      kr[it] = vr[it] = make_uint4(0u, 0u, 0u, 0u);
+    }
+  }
+#pragma unroll
+  for (int it = 0; it < ITER; ++it) {
+    const int idx = threadIdx.x + it * THREADS, j = idx / PER_ROW, e = idx % PER_ROW;
+    if (idx < TOTAL) {
+      const unsigned kw[4] = {kr[it].x, kr[it].y, kr[it].z, kr[it].w}, vw[4] = {vr[it].x, vr[it].y, vr[it].z, vr[it].w};
+#pragma unroll
+      for (int c = 0; c < VEC; ++c) {
+        float kf, vf;
+        if (CE == 0) {
+          kf = aprc_as_float(kw[c]);
+          vf = aprc_as_float(vw[c]);
+        } else {
+          const unsigned short kh = (unsigned short)(kw[c >> 1] >> (16 * (c & 1))), vh = (unsigned short)(vw[c >> 1] >> (16 * (c & 1)));
+          kf = CE == 1 ? aprc_half_to_float(kh) : aprc_bf16_to_float(kh);
+          vf = CE == 1 ? aprc_half_to_float(vh) : aprc_bf16_to_float(vh);
         }
-      } else {
-        for (int d = 0; d < HD; ++d) acc = fmaf(qs[d], aprc_cache_load<CELEM>(ck, row + d), acc);
-      }
-      s = acc;
-    }
-    const float mnew = fmaxf(m, aprc_warp_max(s));
-    const float p = key < k1 ? expf(s - mnew) : 0.f;
-    const float corr = expf(m - mnew);
-    l = l * corr + aprc_warp_sum(p);
-#pragma unroll
-    for (int i = 0; i < DPL; ++i) o[i] *= corr;
-    const int nk = aprc_min(32, k1 - kb);
-    for (int j = 0; j < nk; ++j) {
-      const float pj = aprc_shfl(p, j);
-      const size_t row = (size_t)(kb + j) * KVH * HD + (size_t)kvh * HD;
-#pragma unroll
-      for (int i = 0; i < DPL; ++i) {
-        const int d = lane + 32 * i;
-        if (d < HD) o[i] = fmaf(pj, aprc_cache_load<CELEM>(cv, row + d), o[i]);
+        sm.k[j][e * VEC + c] = kf;
+        sm.v[j][e * VEC + c] = vf;
       }
     }
-    m = mnew;
   }
 }
 
-// ---- decode attention ------------------------------------------------------------------------------
-// Keys [0, pos + t] are cut into S contiguous splits; a block of 4 warps takes one (token, kv head,
-// split), stages 32 keys and values at a time in shared memory (read once for all G query heads of
-// the kv head), and each warp runs the online softmax of its heads (lane j scores key j). The partial
-// (max, sum, output) of every head goes to the workspace; the block that finishes last for a (token,
-// kv head) combines the S partials and writes the output.
-//
-// Workspace (for a call of T tokens): a counter of finished splits per (token, kv head), then the
+// Decode workspace (for a call of T tokens): a counter of finished splits per (token, kv head), then the
 // partials per (token, head, split): m, l, o[HD]. Counters start at zero and the last block resets its
 // own, so the workspace is clean after every call.
 APRC_DEV unsigned* aprc_attn_counter(unsigned char* ws, int KVH, int t, int kvh) { return (unsigned*)ws + (size_t)t * KVH + kvh; }
@@ -151,29 +147,31 @@ APRC_DEV float* aprc_attn_partial(unsigned char* ws, int H, int HD, int S, int T
   return base + (((size_t)t * H + h) * S + split) * (HD + 2);
 }
 
-template <int H, int KVH, int HD, int CE, int S>
-struct aprc_attn_decode_smem {
-  static constexpr int G = H / KVH, HP = HD + 1;
-  float q[G][HD];
-  float k[32][HP];  // padded: lane j reads row j without bank conflicts
-  float v[32][HD];
-};
-
-template <int H, int KVH, int HD, int CE, int S>
-APRC_DEV void aprc_attention_decode(const float* q, const void* ck, const void* cv, float* out, int T, int pos,
-                                    float scale, unsigned char* ws, aprc_attn_decode_smem<H, KVH, HD, CE, S>& sm) {
-  constexpr int G = H / KVH, DPL = (HD + 31) / 32, W = 4, HPW = (G + W - 1) / W;  // heads a warp
-  const int kvh = blockIdx.x, split = blockIdx.y, t = blockIdx.z;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  if (t >= T) return;
-  for (int i = threadIdx.x; i < G * HD; i += blockDim.x)
-    sm.q[i / HD][i % HD] = q[((size_t)t * H + kvh * G + i / HD) * HD + i % HD] * scale;
-  // splits in use: at least 32 keys each (the rest only count themselves done)
-  const int L = pos + t + 1, se = aprc_min(S, (L + 31) / 32), chunk = (L + se - 1) / se;
-  const int k0 = aprc_min(L, split * chunk), k1 = aprc_min(L, k0 + chunk);
-  float m[HPW], l[HPW], o[HPW][DPL];
+// S = 0: prefill (grid KVH x ceil(T / QT)); S > 0: decode with S splits (grid KVH x S x T, QT = 1).
+template <int H, int KVH, int HD, int CE, int QT, int S>
+APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, float* out, int T, int pos, float scale,
+                             unsigned char* ws, aprc_attn_smem<H, KVH, HD, QT>& sm) {
+  constexpr int G = H / KVH, DPL = (HD + 31) / 32, W = 4, PAIRS = QT * G, PPW = (PAIRS + W - 1) / W;
+  const int kvh = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int t0 = S ? (int)blockIdx.z : (int)blockIdx.y * QT, split = S ? (int)blockIdx.y : 0;
+  if (t0 >= T) return;
+  const int nt = aprc_min(QT, T - t0);
+  for (int i = threadIdx.x; i < PAIRS * HD; i += blockDim.x) {  // pair p = token (p / G), head (p % G)
+    const int p = i / HD, d = i % HD, tt = p / G;
+    sm.q[p][d] = tt < nt ? q[((size_t)(t0 + tt) * H + kvh * G + p % G) * HD + d] * scale : 0.f;
+  }
+  // keys of this block
+  const int L = pos + t0 + nt;  // rows the last token sees
+  int k0 = 0, k1 = L, se = 1;
+  if (S) {  // splits in use: at least 32 keys each (the rest only count themselves done)
+    se = aprc_min(S, (L + 31) / 32);
+    const int chunk = (L + se - 1) / se;
+    k0 = aprc_min(L, split * chunk);
+    k1 = aprc_min(L, k0 + chunk);
+  }
+  float m[PPW], l[PPW], o[PPW][DPL];
 #pragma unroll
-  for (int a = 0; a < HPW; ++a) {
+  for (int a = 0; a < PPW; ++a) {
     m[a] = APRC_NEG_INF;
     l[a] = 0.f;
 #pragma unroll
@@ -182,32 +180,32 @@ APRC_DEV void aprc_attention_decode(const float* q, const void* ck, const void* 
   for (int kb = k0; kb < k1; kb += 32) {
     const int nk = aprc_min(32, k1 - kb);
     aprc_sync();  // the previous tile (and the q staging) is done
-    for (int i = threadIdx.x; i < 32 * HD; i += blockDim.x) {
-      const int j = i / HD, d = i % HD;
-      const size_t at = (size_t)(kb + j) * KVH * HD + (size_t)kvh * HD + d;
-      sm.k[j][d] = j < nk ? aprc_cache_load<CE>(ck, at) : 0.f;
-      sm.v[j][d] = j < nk ? aprc_cache_load<CE>(cv, at) : 0.f;
-    }
+    aprc_load_kv_tile<KVH, HD, CE>(ck, cv, kvh, kb, nk, sm);
     aprc_sync();
 #pragma unroll
-    for (int a = 0; a < HPW; ++a) {
-      const int g = warp + W * a;
-      if (g >= G) break;  // warp-uniform
+    for (int a = 0; a < PPW; ++a) {
+      const int p = warp + W * a;
+      if (p >= PAIRS || p / G >= nt) break;  // warp-uniform
+      const int last_row = pos + t0 + p / G;   // causal: this token sees rows <= last_row
+      const bool live = lane < nk && kb + lane <= last_row;
       float sc = APRC_NEG_INF;
-      if (lane < nk) {
+      if (live) {
         float acc = 0.f;
-#pragma unroll 8
-        for (int d = 0; d < HD; ++d) acc = fmaf(sm.q[g][d], sm.k[lane][d], acc);
+#pragma unroll 16
+        for (int d = 0; d < HD; ++d) acc = fmaf(sm.q[p][d], sm.k[lane][d], acc);
         sc = acc;
       }
-      const float mnew = fmaxf(m[a], aprc_warp_max(sc));
-      const float p = lane < nk ? expf(sc - mnew) : 0.f;
+      const float mt = aprc_warp_max(sc);
+      if (mt == APRC_NEG_INF) continue;  // no visible key in this tile (warp-uniform)
+      const float mnew = fmaxf(m[a], mt);
+      const float pr = live ? expf(sc - mnew) : 0.f;
       const float corr = expf(m[a] - mnew);
-      l[a] = l[a] * corr + aprc_warp_sum(p);
+      l[a] = l[a] * corr + aprc_warp_sum(pr);
 #pragma unroll
       for (int i = 0; i < DPL; ++i) o[a][i] *= corr;
-      for (int j = 0; j < nk; ++j) {
-        const float pj = aprc_shfl(p, j);
+      const int nv = aprc_min(nk, last_row - kb + 1);
+      for (int j = 0; j < nv; ++j) {
+        const float pj = aprc_shfl(pr, j);
 #pragma unroll
         for (int i = 0; i < DPL; ++i)
           if (lane + 32 * i < HD) o[a][i] = fmaf(pj, sm.v[j][lane + 32 * i], o[a][i]);
@@ -215,8 +213,20 @@ APRC_DEV void aprc_attention_decode(const float* q, const void* ck, const void* 
       m[a] = mnew;
     }
   }
+  if (!S) {  // prefill: the block saw every key of its tokens
 #pragma unroll
-  for (int a = 0; a < HPW; ++a) {
+    for (int a = 0; a < PPW; ++a) {
+      const int p = warp + W * a;
+      if (p >= PAIRS || p / G >= nt) break;
+#pragma unroll
+      for (int i = 0; i < DPL; ++i)
+        if (lane + 32 * i < HD) out[((size_t)(t0 + p / G) * H + kvh * G + p % G) * HD + lane + 32 * i] = o[a][i] / l[a];
+    }
+    return;
+  }
+  const int t = t0;
+#pragma unroll
+  for (int a = 0; a < PPW; ++a) {
     const int g = warp + W * a;
     if (g >= G || split >= se) break;
     float* part = aprc_attn_partial(ws, H, HD, S, T, t, kvh * G + g, split);

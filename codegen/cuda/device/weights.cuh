@@ -36,17 +36,13 @@ APRC_DEV void aprc_group_of(int i, int& g, int& j) {
 // Scale and min of sub-block j (0..7) of a Q4_K / Q5_K block from its 16-byte header held as a uint4:
 // x = d | dmin << 16, y/z/w = the 12 scale bytes (see aprc_k_scale_min in blocks.h).
 APRC_DEV void aprc_kquant_scale_min(uint4 h, int j, float& dsc, float& dm) {
+  // Both halves' formulas, then a select: j depends on the lane, so a branch would diverge.
   const float d = aprc_half_to_float((unsigned short)(h.x & 0xffffu));
   const float dmin = aprc_half_to_float((unsigned short)(h.x >> 16));
-  unsigned sc, m;
-  if (j < 4) {
-    sc = (h.y >> (8 * j)) & 63u;
-    m = (h.z >> (8 * j)) & 63u;
-  } else {
-    const int k = 8 * (j - 4);
-    sc = ((h.w >> k) & 15u) | (((h.y >> k) >> 6) & 3u) << 4;
-    m = ((h.w >> k) >> 4 & 15u) | (((h.z >> k) >> 6) & 3u) << 4;
-  }
+  const int k = 8 * (j & 3);
+  const unsigned y = h.y >> k, z = h.z >> k, w = h.w >> k;
+  const unsigned sc = j < 4 ? (y & 63u) : ((w & 15u) | ((y >> 6) & 3u) << 4);
+  const unsigned m = j < 4 ? (z & 63u) : (((w >> 4) & 15u) | ((z >> 6) & 3u) << 4);
   dsc = d * (float)sc;
   dm = dmin * (float)m;
 }
