@@ -156,9 +156,19 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
   const int t0 = S ? (int)blockIdx.z : (int)blockIdx.y * QT, split = S ? (int)blockIdx.y : 0;
   if (t0 >= T) return;
   const int nt = aprc_min(QT, T - t0);
-  for (int i = threadIdx.x; i < PAIRS * HD; i += blockDim.x) {  // pair p = token (p / G), head (p % G)
-    const int p = i / HD, d = i % HD, tt = p / G;
-    sm.q[p][d] = tt < nt ? q[((size_t)(t0 + tt) * H + kvh * G + p % G) * HD + d] * scale : 0.f;
+  {  // stage the queries: pair p = token (p / G), head (p % G); loads first, then the stores
+    constexpr int N = PAIRS * HD, ITER = (N + 127) / 128;
+    float qv[ITER];
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const int i = threadIdx.x + 128 * it, p = i / HD, d = i % HD, tt = p / G;
+      qv[it] = i < N && tt < nt ? q[((size_t)(t0 + tt) * H + kvh * G + p % G) * HD + d] * scale : 0.f;
+    }
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const int i = threadIdx.x + 128 * it;
+      if (i < N) sm.q[i / HD][i % HD] = qv[it];
+    }
   }
   // keys of this block
   const int L = pos + t0 + nt;  // rows the last token sees
@@ -253,11 +263,19 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
     float acc[DPL];
 #pragma unroll
     for (int i = 0; i < DPL; ++i) acc[i] = 0.f;
-    for (int sp = 0; sp < se; ++sp) {
-      const float wsp = aprc_shfl(w, sp);
+    for (int s0 = 0; s0 < se; s0 += 8) {  // 8 splits' loads in flight before their sums
+      float pv[8][DPL];
 #pragma unroll
-      for (int i = 0; i < DPL; ++i)
-        if (lane + 32 * i < HD) acc[i] = fmaf(wsp, aprc_ldcg(all + sp * (HD + 2) + 2 + lane + 32 * i), acc[i]);
+      for (int b = 0; b < 8; ++b)
+#pragma unroll
+        for (int i = 0; i < DPL; ++i)
+          pv[b][i] = s0 + b < se && lane + 32 * i < HD ? aprc_ldcg(all + (s0 + b) * (HD + 2) + 2 + lane + 32 * i) : 0.f;
+#pragma unroll
+      for (int b = 0; b < 8; ++b) {
+        const float wsp = aprc_shfl(w, (s0 + b) & 31);  // lanes >= se carry w = 0
+#pragma unroll
+        for (int i = 0; i < DPL; ++i) acc[i] = fmaf(wsp, pv[b][i], acc[i]);
+      }
     }
 #pragma unroll
     for (int i = 0; i < DPL; ++i)
