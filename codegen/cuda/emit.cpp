@@ -299,7 +299,9 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
       << "    }\n";
     base += g.tasks[i];
   }
-  b << "    }\n";
+  b << "    }\n"
+    << "    if (tok == T - 1 && lane == 0)  // out of rows: ask L2 for a slice of the next Linear's weights\n"
+    << "      aprc_prefetch_table(ws, first_task, gridDim.x * WARPS);\n";
   b << "    aprc_sync();\n"
     << "  }\n";
   k.body = b.str();
@@ -367,6 +369,7 @@ const std::vector<Param> kAttentionParams{{"const float* __restrict__", "q"},
                                           {"float* __restrict__", "out"}};
 
 constexpr int kAttnPrefillTokens = 4;  // query tokens a prefill attention block
+int attention_warps(bool decode) { return decode ? 8 : 4; }  // decode: a warp for each head of a kv group
 
 int64_t attention_smem(const KernelSpec& spec, int qt) {
   const int64_t G = spec.heads / spec.kv_heads, HD = spec.head_dim;
@@ -377,17 +380,18 @@ Kernel emit_attention(const KernelSpec& spec, const std::string& name, bool deco
   check_attention(spec);
   const int vec = spec.cache_dtype == DType::F32 ? 4 : 8;
   if (spec.head_dim % vec != 0) unsupported(spec, "head_dim must be a multiple of " + std::to_string(vec) + " for this cache type");
-  Kernel k{name, 128, kAttentionParams, ""};
+  const int warps = attention_warps(decode);
+  Kernel k{name, 32 * warps, kAttentionParams, ""};
   const int qt = decode ? 1 : kAttnPrefillTokens;
   const int S = decode ? kAttnDecodeSplits : 0;
   std::ostringstream b;
-  b << attention_consts(spec) << "  constexpr int QT = " << qt << ", S = " << S << ";\n"
+  b << attention_consts(spec) << "  constexpr int QT = " << qt << ", S = " << S << ", W = " << warps << ";\n"
     << "  APRC_DYN_SHARED(aprc_smem);\n"
     << "  auto& sm = *reinterpret_cast<aprc_attn_smem<H, KVH, HD, QT>*>(aprc_smem);\n"
     << "  (void)lane;\n"
     << "  aprc_allow_next_grid();\n"
     << "  aprc_wait_prior_grid();\n"
-    << "  aprc_attention<H, KVH, HD, CE, QT, S>(q, ck, cv, out, T, pos, scale, ws, sm);\n";
+    << "  aprc_attention<H, KVH, HD, CE, QT, S, W>(q, ck, cv, out, T, pos, scale, ws, sm);\n";
   k.body = b.str();
   return k;
 }
@@ -679,7 +683,7 @@ void assign_cuda_launch(Step& step, int64_t max_tokens) {
       break;
     }
     case KernelKind::Attention:
-      step.block[0] = 128;
+      step.block[0] = 32 * attention_warps(v == Variant::AttnDecode);
       if (v == Variant::AttnDecode) {
         step.grid = {Expr::lit(spec.kv_heads), Expr::lit(kAttnDecodeSplits), rows};
         step.shared_bytes = static_cast<int>(attention_smem(spec, 1));

@@ -132,6 +132,13 @@ std::optional<uint64_t> layout_bytes(WeightLayout layout, DType dtype, int64_t r
   return std::nullopt;
 }
 
+std::vector<std::pair<uint64_t, uint64_t>> layout_planes(WeightLayout layout, DType dtype, int64_t rows, int64_t cols) {
+  const auto bytes = layout_bytes(layout, dtype, rows, cols);
+  if (!bytes) throw_internal(std::string("layout_planes: ") + layout_name(layout) + " does not hold this " + dtype_name(dtype) + " shape");
+  if (layout == WeightLayout::RowMajor) return {{0, *bytes}};
+  return cuda_layout_planes(layout, rows * (cols / format_info(dtype).block_weights));
+}
+
 std::vector<uint8_t> repack(WeightLayout layout, const TensorView& row_major) {
   switch (layout) {
     case WeightLayout::RowMajor:

@@ -251,6 +251,14 @@ uint64_t cuda_layout_plane_offset(WeightLayout layout, int64_t total_blocks, int
   return off;
 }
 
+std::vector<std::pair<uint64_t, uint64_t>> cuda_layout_planes(WeightLayout layout, int64_t total_blocks) {
+  const CudaLayoutDef& d = def_of(layout);
+  std::vector<std::pair<uint64_t, uint64_t>> planes;
+  for (int p = 0; p < d.planes; ++p)
+    planes.emplace_back(cuda_layout_plane_offset(layout, total_blocks, p), static_cast<uint64_t>(total_blocks) * d.plane_bytes[p]);
+  return planes;
+}
+
 std::vector<uint8_t> cuda_repack(WeightLayout layout, const TensorView& row_major) {
   const CudaLayoutDef& d = def_of(layout);
   const Geometry g = geometry(d, row_major, "repack");

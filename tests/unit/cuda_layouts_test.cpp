@@ -30,6 +30,13 @@ TEST_P(CudaLayoutTest, RepackKeepsEveryValue) {
   const std::vector<uint8_t> packed = repack(c.layout, rmv);
   EXPECT_EQ(packed.size(), rm.size());
   EXPECT_EQ(layout_bytes(c.layout, c.dtype, c.rows, c.cols), rm.size());
+  // planes tile the tensor in order
+  uint64_t at = 0;
+  for (const auto& [off, bytes] : layout_planes(c.layout, c.dtype, c.rows, c.cols)) {
+    EXPECT_EQ(off, at);
+    at += bytes;
+  }
+  EXPECT_EQ(at, rm.size());
   EXPECT_NE(packed, rm);  // something moved
   const TensorView pv{c.dtype, {c.rows, c.cols}, packed};
   const std::vector<float> want = dequantize(rmv);

@@ -98,11 +98,11 @@ struct aprc_attn_smem {
 };
 
 // Rows kb .. kb+nk-1 (nk <= 32) of kv head kvh into sm.k / sm.v; rows past nk are zero.
-template <int KVH, int HD, int CE, class Smem>
+template <int KVH, int HD, int CE, int THREADS, class Smem>
 APRC_DEV void aprc_load_kv_tile(const void* ck, const void* cv, int kvh, int kb, int nk, Smem& sm) {
   constexpr int VEC = CE == 0 ? 4 : 8;  // values a 16-byte load
   constexpr int PER_ROW = HD / VEC;     // HD is a multiple of VEC (checked by the code generator)
-  constexpr int TOTAL = 32 * PER_ROW, THREADS = 128, ITER = (TOTAL + THREADS - 1) / THREADS;
+  constexpr int TOTAL = 32 * PER_ROW, ITER = (TOTAL + THREADS - 1) / THREADS;
   uint4 kr[ITER], vr[ITER];
 #pragma unroll
   for (int it = 0; it < ITER; ++it) {
@@ -148,25 +148,26 @@ APRC_DEV float* aprc_attn_partial(unsigned char* ws, int H, int HD, int S, int T
 }
 
 // S = 0: prefill (grid KVH x ceil(T / QT)); S > 0: decode with S splits (grid KVH x S x T, QT = 1).
-template <int H, int KVH, int HD, int CE, int QT, int S>
+// W warps a block.
+template <int H, int KVH, int HD, int CE, int QT, int S, int W>
 APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, float* out, int T, int pos, float scale,
                              unsigned char* ws, aprc_attn_smem<H, KVH, HD, QT>& sm) {
-  constexpr int G = H / KVH, DPL = (HD + 31) / 32, W = 4, PAIRS = QT * G, PPW = (PAIRS + W - 1) / W;
+  constexpr int G = H / KVH, DPL = (HD + 31) / 32, PAIRS = QT * G, PPW = (PAIRS + W - 1) / W, NT = 32 * W;
   const int kvh = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int t0 = S ? (int)blockIdx.z : (int)blockIdx.y * QT, split = S ? (int)blockIdx.y : 0;
   if (t0 >= T) return;
   const int nt = aprc_min(QT, T - t0);
   {  // stage the queries: pair p = token (p / G), head (p % G); loads first, then the stores
-    constexpr int N = PAIRS * HD, ITER = (N + 127) / 128;
+    constexpr int N = PAIRS * HD, ITER = (N + NT - 1) / NT;
     float qv[ITER];
 #pragma unroll
     for (int it = 0; it < ITER; ++it) {
-      const int i = threadIdx.x + 128 * it, p = i / HD, d = i % HD, tt = p / G;
+      const int i = threadIdx.x + NT * it, p = i / HD, d = i % HD, tt = p / G;
       qv[it] = i < N && tt < nt ? q[((size_t)(t0 + tt) * H + kvh * G + p % G) * HD + d] * scale : 0.f;
     }
 #pragma unroll
     for (int it = 0; it < ITER; ++it) {
-      const int i = threadIdx.x + 128 * it;
+      const int i = threadIdx.x + NT * it;
       if (i < N) sm.q[i / HD][i % HD] = qv[it];
     }
   }
@@ -190,7 +191,7 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
   for (int kb = k0; kb < k1; kb += 32) {
     const int nk = aprc_min(32, k1 - kb);
     aprc_sync();  // the previous tile (and the q staging) is done
-    aprc_load_kv_tile<KVH, HD, CE>(ck, cv, kvh, kb, nk, sm);
+    aprc_load_kv_tile<KVH, HD, CE, NT>(ck, cv, kvh, kb, nk, sm);
     aprc_sync();
 #pragma unroll
     for (int a = 0; a < PPW; ++a) {

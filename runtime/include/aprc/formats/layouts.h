@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "aprc/formats/formats.h"
@@ -82,6 +83,10 @@ bool layout_supports(WeightLayout layout, DType dtype);
 // Bytes of a [rows, cols] weight of `dtype` in `layout`.
 std::optional<uint64_t> layout_bytes(WeightLayout layout, DType dtype, int64_t rows, int64_t cols,
                                      ScaleGranularity scales = ScaleGranularity::PerChannel);
+
+// The planes of a [rows, cols] weight of `dtype` in `layout`, as (byte offset, bytes), in order (one
+// plane for row_major). Kernels and prefetchers use it to find where each part of the tensor lies.
+std::vector<std::pair<uint64_t, uint64_t>> layout_planes(WeightLayout layout, DType dtype, int64_t rows, int64_t cols);
 
 // Rearranges a row_major tensor into `layout`.
 std::vector<uint8_t> repack(WeightLayout layout, const TensorView& row_major);
