@@ -299,9 +299,7 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
       << "    }\n";
     base += g.tasks[i];
   }
-  b << "    }\n"
-    << "    if (tok == T - 1 && lane == 0)  // out of rows: ask L2 for a slice of the next Linear's weights\n"
-    << "      aprc_prefetch_table(ws, first_task, gridDim.x * WARPS);\n";
+  b << "    }\n";
   b << "    aprc_sync();\n"
     << "  }\n";
   k.body = b.str();

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "aprc/error.h"
-#include "aprc/formats/layouts.h"
 
 namespace aprc::cuda {
 
@@ -97,7 +96,6 @@ Engine::Engine(std::unique_ptr<Device> device, const ModuleImage& image, std::ve
         if (st.grid[d].coef_pos != 0) pf->graph_ok = false;
       pf->steps.push_back(std::move(ps));
     }
-    fill_prefetch_tables(*pf);
     // The parameter arrays point into arg_values, whose storage is now final.
     for (size_t i = 0; i < pf->steps.size(); ++i) {
       PreparedStep& ps = pf->steps[i];
@@ -109,39 +107,6 @@ Engine::Engine(std::unique_ptr<Device> device, const ModuleImage& image, std::ve
     functions_[pf->fn.name] = std::move(pf);
   }
   device_->synchronize("loading the plan");
-}
-
-// Each decode GEMV gets the plane ranges of the next Linear step's weights (the first part of every
-// plane, up to kPrefetchBudget bytes in all), which its warps ask L2 for when they run out of rows.
-void Engine::fill_prefetch_tables(PreparedFunction& f) {
-  for (size_t i = 0; i < f.steps.size(); ++i) {
-    PreparedStep& ps = f.steps[i];
-    if (ps.step->spec.kind != KernelKind::Linear || variant_of(ps.step->kernel) != Variant::Gemv) continue;
-    std::vector<uint64_t> table{0};
-    for (size_t j = i + 1; j < f.steps.size(); ++j) {
-      const Step& next = *f.steps[j].step;
-      if (next.spec.kind != KernelKind::Linear) continue;
-      const size_t first = 1 + (next.spec.has_norm ? 1 : 0) + (next.spec.epilogue == Epilogue::Residual ? 1 : 0);
-      uint64_t total = 0;
-      for (const auto& w : next.spec.weights) total += *layout_bytes(w.layout, w.dtype, w.rows, w.cols);
-      const double share = std::min(1.0, double(kPrefetchBudget) / double(std::max<uint64_t>(total, 1)));
-      for (size_t k = 0; k < next.spec.weights.size() && first + k < next.args.size(); ++k) {
-        const Arg& a = next.args[first + k];
-        if (a.kind != ArgKind::Weight || a.offset.coef_T || a.offset.coef_pos) continue;
-        const WeightDesc& w = next.spec.weights[k];
-        const DevPtr base = bind(a, 1, 0, next);
-        for (const auto& [off, bytes] : layout_planes(w.layout, w.dtype, w.rows, w.cols)) {
-          const uint64_t want = static_cast<uint64_t>(double(bytes) * share) & ~uint64_t(15);
-          if ((base + off) % 16 != 0 || want == 0 || table[0] >= kPrefetchRanges) continue;
-          table.push_back(base + off);
-          table.push_back(want);
-          ++table[0];
-        }
-      }
-      break;
-    }
-    device_->upload(ps.workspace, table.data(), table.size() * 8);
-  }
 }
 
 Engine::~Engine() {

@@ -101,7 +101,7 @@ APRC_DEV int aprc_clamp127(int v) { return v > 127 ? 127 : v < -127 ? -127 : v; 
 // the whole block works on it. Returns 1/rms(x) when NORM, else 1.
 template <int K, bool NORM, int GELEM, bool FLOATX, int NT>
 APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, const aprc_xstage& st, float* scratch) {
-  constexpr int NQ = K / 32, ITEMS = NQ * 8, ITER = (ITEMS + NT - 1) / NT, BATCH = 4;
+  constexpr int NQ = K / 32, ITEMS = NQ * 8, ITER = (ITEMS + NT - 1) / NT, BATCH = ITER > 4 ? 8 : 4;
   float ss = 0.f;
   for (int b0 = 0; b0 < ITER; b0 += BATCH) {  // uniform trip counts: the shuffles need full warps
     float v[BATCH][4];

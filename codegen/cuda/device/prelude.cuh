@@ -180,16 +180,6 @@ APRC_DEV void aprc_prefetch_l2(const void* p, unsigned bytes) {
 #endif
 }
 
-// The L2 prefetch table of a decode GEMV's workspace (abi.h): part `part` of `parts` of every range.
-APRC_DEV void aprc_prefetch_table(const unsigned char* ws, int part, int parts) {
-  const unsigned long long* t = (const unsigned long long*)ws;
-  const int n = (int)t[0];
-  for (int r = 0; r < n; ++r) {
-    const unsigned long long slice = (t[2 + 2 * r] / (unsigned long long)parts) & ~15ull;
-    if (slice) aprc_prefetch_l2((const void*)(t[1 + 2 * r] + (unsigned long long)part * slice), (unsigned)slice);
-  }
-}
-
 // Byte dot products: c + sum of a.byte[i] * b.byte[i]; _us: a unsigned, b signed; _ss: both signed.
 APRC_DEV int aprc_dp4a_us(unsigned a, unsigned b, int c) {
 #if !defined(APRC_EMU)

@@ -53,15 +53,8 @@ inline Variant variant_of(std::string_view kernel_name) {
 // combine gives each split a lane).
 constexpr int kAttnDecodeSplits = 32;
 
-// Decode GEMV workspace: a table of L2 prefetch ranges for the weights of the schedule's next Linear
-// step, which the engine fills once: u64 count, then count pairs (device address, bytes), both multiples
-// of 16. The GEMV's warps prefetch a slice each once they have no more rows (the tail of the kernel).
-constexpr int kPrefetchRanges = 15;
-constexpr uint64_t kPrefetchBudget = 32ull << 20;  // bytes of the next weights to ask L2 for
-
 // Bytes of workspace a step needs; `max_tokens` bounds T.
 inline uint64_t workspace_bytes(const KernelSpec& spec, Variant v, int64_t max_tokens) {
-  if (spec.kind == KernelKind::Linear && v == Variant::Gemv) return 16 * (kPrefetchRanges + 1);
   if (spec.kind != KernelKind::Attention || v != Variant::AttnDecode) return 0;
   const uint64_t counters = (static_cast<uint64_t>(max_tokens) * spec.heads * 4 + 255) & ~uint64_t(255);
   return counters + static_cast<uint64_t>(max_tokens) * spec.heads * kAttnDecodeSplits * (spec.head_dim + 2) * 4;

@@ -76,7 +76,6 @@ class Engine {
 
   DevPtr alloc(uint64_t bytes, const std::string& what);
   DevPtr bind(const Arg& a, int64_t T, int64_t pos, const Step& st) const;
-  void fill_prefetch_tables(PreparedFunction& f);
   void launch_steps(PreparedFunction& f, int64_t T, int64_t pos, std::vector<double>* step_seconds = nullptr);
   PreparedFunction& prepare_call(const std::string& name, std::span<const int32_t> ids, int64_t pos);
 
