@@ -144,11 +144,11 @@ int main(int argc, char** argv) try {
   std::vector<int32_t> prompt(static_cast<size_t>(args.prompt_len));
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % cfg.vocab);
   std::vector<float> logits;
-  e.run("prefill", prompt, 0, 1, &logits);
+  e.run("prefill_last", prompt, 0, 1, &logits);
   std::vector<double> pre;
   for (int r = 0; r < 3; ++r) {
     const double s = now();
-    e.run("prefill", prompt, 0, 1, &logits);
+    e.run("prefill_last", prompt, 0, 1, &logits);
     pre.push_back(now() - s);
   }
   const double prefill_s = median(pre);
@@ -176,8 +176,8 @@ int main(int argc, char** argv) try {
   // Per-step profile of one decode step (each kernel alone).
   const auto& steps = e.steps("decode");
   const std::vector<double> prof = e.profile_steps("decode", std::vector<int32_t>{1}, pos, 5);
-  const auto& psteps = e.steps("prefill");
-  const std::vector<double> pprof = e.profile_steps("prefill", prompt, 0, 1);
+  const auto& psteps = e.steps("prefill_last");
+  const std::vector<double> pprof = e.profile_steps("prefill_last", prompt, 0, 1);
 
   // Layer 1's decode kernels (and the logits), each launched 50 times back to back: kernel time plus
   // the launch gap, without the per-launch event overhead of the profile above.

@@ -202,7 +202,7 @@ Model build(const Config& cfg, int64_t prefill_tokens, uint64_t seed, bool gener
     f.arena_bytes = at;
     m.functions.push_back(std::move(f));
   };
-  schedule("prefill", prefill_tokens);
+  schedule("prefill_last", prefill_tokens);
   schedule("decode", 1);
 
   if (generate) {

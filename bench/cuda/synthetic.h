@@ -29,7 +29,7 @@ struct Model {
   std::vector<WeightDesc> weights;  // index = Arg{Weight, index}
   std::vector<std::string> weight_names;
   std::vector<std::vector<uint8_t>> bytes;  // in their layouts (empty unless generated)
-  std::vector<Function> functions;          // "prefill" (logits of the last position) and "decode"
+  std::vector<Function> functions;          // "prefill_last" (logits of the last position) and "decode"
   KvCacheDesc kv;
   uint64_t weight_bytes_per_token = 0;  // bytes of every weight a decode step reads once
 };

@@ -69,6 +69,9 @@ std::string adapter(const KernelSpec& spec, const WeightDesc& w) {
     case WeightLayout::CudaQ8_0: return "aprc_w_q8_0";
     case WeightLayout::CudaQ5_0: return "aprc_w_q5_0";
     case WeightLayout::RowMajor: {
+      const int q = w.dtype == DType::Q4_K ? 0 : w.dtype == DType::Q5_K ? 1 : w.dtype == DType::Q6_K ? 2 :
+                    w.dtype == DType::Q8_0 ? 3 : w.dtype == DType::Q5_0 ? 4 : w.dtype == DType::AprQ4 ? 5 : -1;
+      if (q >= 0) return "aprc_w_rowq<" + std::to_string(q) + ">";
       const int e = w.dtype == DType::F32 ? 0 : w.dtype == DType::F16 ? 1 : w.dtype == DType::BF16 ? 2 : -1;
       if (e < 0) break;
       const int per16 = e == 0 ? 4 : 8;
@@ -78,7 +81,7 @@ std::string adapter(const KernelSpec& spec, const WeightDesc& w) {
       break;
   }
   unsupported(spec, std::string("no CUDA reader for ") + dtype_name(w.dtype) + " weights in layout " +
-                        layout_name(w.layout) + " (quantized weights must be repacked to their cuda_* layout)");
+                        layout_name(w.layout));
 }
 
 bool mma_capable(const WeightDesc& w) {
@@ -100,6 +103,7 @@ int chunk_width(const WeightDesc& w) {
   switch (w.layout) {
     case WeightLayout::CudaQ8_0: return 16;
     case WeightLayout::RowMajor:
+      if (format_info(w.dtype).block_weights > 1) return 32;  // aprc_w_rowq: a sub-block
       if (w.dtype == DType::F32) return w.cols % 4 == 0 ? 4 : 1;
       return w.cols % 8 == 0 ? 8 : 1;
     default: return 32;

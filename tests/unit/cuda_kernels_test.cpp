@@ -14,12 +14,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unistd.h>
 
 #include "aprc/codegen/cuda.h"
 #include "aprc/cuda/engine.h"
 #include "aprc/error.h"
+#include "aprc/cuda/plan_engine.h"
+#include "aprc/engine.h"
 #include "aprc/formats/layouts.h"
+#include "aprc/plan.h"
 #include "cuda_emu_device.h"
+#include "plan_test_util.h"
 #include "cuda_test_support.h"
 #include "synthetic.h"
 
@@ -378,6 +383,12 @@ std::vector<Case> build_cases() {
   both({"linear f32+f16 K=37", {f32, f16}, {33, 41}, 37, true, true}, 21);
   both({"linear f16+bf16 K=40", {f16, bf16}, {41, 17}, 40, false, false}, 9);
   both({"linear bf16 residual", {bf16}, {45}, 64, false, false, Epilogue::Residual}, 130);
+  // Quantized weights left row_major (a tied model's embedding read as the logits matrix).
+  const auto rq4k = std::make_pair(DType::Q4_K, L::RowMajor), rq6k = std::make_pair(DType::Q6_K, L::RowMajor),
+             rq80 = std::make_pair(DType::Q8_0, L::RowMajor), rq5k = std::make_pair(DType::Q5_K, L::RowMajor),
+             rq50 = std::make_pair(DType::Q5_0, L::RowMajor);
+  both({"linear norm row_major q4_k/q6_k/q5_k", {rq4k, rq6k, rq5k}, {37, 21, 9}, 512, true, false}, 17);
+  both({"linear row_major q8_0+q5_0 bias", {rq80, rq50}, {29, 11}, 96, false, true}, 5);
   // Enough rows that the decode kernel puts 4 (then 2) rows on each warp, as it does for real models.
   both({"linear R=4 norm+bias q4_k/q6_k/q8_0", {q4k, q6k, q80}, {8485, 101, 37}, 256, true, true}, 3);
   both({"linear R=2 swiglu q6_k", {q6k, q6k}, {4300, 4300}, 256, true, false, Epilogue::SwiGLU}, 2);
@@ -590,7 +601,7 @@ TEST_P(CudaModelTest, SyntheticModelMatchesReferenceForward) {
   const std::string dev_name = GetParam() == Backend::Gpu ? "gpu" : "emu";
   std::vector<int32_t> prompt{5, 999, 0, 17, 256, 3, 77, 512, 640, 1, 42};
   std::vector<float> logits;
-  engine.run("prefill", prompt, 0, 1, &logits);
+  engine.run("prefill_last", prompt, 0, 1, &logits);
   double err = rel_error(logits, ref.forward(prompt));
   table().push_back({dev_name, "tiny model", "prefill 11 tokens, last logits", err, 1e-3});
   EXPECT_LE(err, 1e-3);
@@ -607,6 +618,98 @@ TEST_P(CudaModelTest, SyntheticModelMatchesReferenceForward) {
 
 INSTANTIATE_TEST_SUITE_P(Model, CudaModelTest, ::testing::Values(Backend::Emu, Backend::Gpu),
                          [](const ::testing::TestParamInfo<Backend>& i) { return i.param == Backend::Gpu ? "gpu" : "emu"; });
+
+// The tiny model written as a real plan (PlanWriter, the cuda sections of write_cuda_target), opened
+// through aprc::Engine (open_cuda_engine, which open_engine(plan, "cuda") returns).
+const std::string& tiny_plan_path() {
+  static const std::string path = [] {
+    const synthetic::Model& m = tiny_model();
+    const std::string p = ::testing::TempDir() + "aprc_cuda_tiny_" + std::to_string(getpid()) + ".plan";
+    PlanWriter writer(p);
+    for (size_t i = 0; i < m.weights.size(); ++i) {
+      PlanWeight w;
+      w.name = w.source = m.weight_names[i];
+      w.dtype = m.weights[i].dtype;
+      w.layout = m.weights[i].layout;
+      w.shape = m.weights[i].rows == 1 ? std::vector<int64_t>{m.weights[i].cols}
+                                       : std::vector<int64_t>{m.weights[i].rows, m.weights[i].cols};
+      writer.add_weight(w, m.bytes[i]);
+    }
+    PlanManifest man;
+    man.config.hidden_size = m.cfg.hidden;
+    man.config.num_layers = m.cfg.layers;
+    man.config.num_heads = m.cfg.heads;
+    man.config.num_kv_heads = m.cfg.kv_heads;
+    man.config.head_dim = m.cfg.head_dim;
+    man.config.intermediate_size = m.cfg.intermediate;
+    man.config.vocab_size = m.cfg.vocab;
+    man.config.rope_theta = m.cfg.theta;
+    man.config.max_position_embeddings = 64;
+    man.tokenizer = aprc::test::small_tokenizer();
+    man.kv_cache = KvCacheGeometry{m.kv.layers, m.kv.kv_heads, m.kv.head_dim, m.kv.dtype, 64};
+    man.weights = writer.weights();
+    PlanTarget t;
+    t.name = "cuda";
+    t.functions = m.functions;
+    write_cuda_target(writer, t, {});
+    man.targets.push_back(std::move(t));
+    writer.finish(man);
+    return p;
+  }();
+  return path;
+}
+
+TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
+  std::unique_ptr<aprc::Engine> engine;
+  auto plan = Plan::open(tiny_plan_path());
+  if (GetParam() == Backend::Gpu) {
+    std::string why;
+    if (!cuda_available(&why)) GTEST_SKIP() << "no GPU here: " << why;
+    engine = open_cuda_engine(plan, {});
+  } else {
+    if (const char* s = getenv("APRC_SKIP_EMU"); s && *s == '1') GTEST_SKIP() << "APRC_SKIP_EMU=1";
+    engine = open_cuda_engine(plan, {}, std::make_unique<EmuDevice>());
+  }
+  EXPECT_EQ(engine->kind(), "cuda");
+  EXPECT_EQ(engine->context(), 64);
+  const PlanTarget& t = *plan->target("cuda");
+  EXPECT_EQ(t.cuda_archs, std::vector<std::string>{"sm_90"});
+  EXPECT_TRUE(t.has_ptx);
+  ReferenceModel ref(tiny_model());
+  std::vector<int32_t> prompt{7, 3, 999, 42, 0, 500, 1};
+  std::vector<float> logits(static_cast<size_t>(tiny_model().cfg.vocab));
+  engine->run(*t.function("prefill_last"), prompt, 0, logits.data());
+  double err = rel_error(logits, ref.forward(prompt));
+  const std::string dev = GetParam() == Backend::Gpu ? "gpu" : "emu";
+  table().push_back({dev, "tiny plan via aprc::Engine", "prefill_last 7 tokens", err, 1e-3});
+  EXPECT_LE(err, 1e-3);
+  for (int i = 0; i < 3; ++i) {
+    const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    engine->run(*t.function("decode"), std::vector<int32_t>{next}, 7 + i, logits.data());
+    err = rel_error(logits, ref.forward({next}));
+    table().push_back({dev, "tiny plan via aprc::Engine", "decode pos " + std::to_string(7 + i), err, 1e-3});
+    EXPECT_LE(err, 1e-3);
+  }
+}
+
+TEST(CudaPlan, RefusesPlansItCannotRun) {
+  auto plan = Plan::open(tiny_plan_path());
+  // a plan whose cubins are for another card and that has no PTX
+  ModuleImage img = module_image_of(*plan);
+  EXPECT_EQ(img.cubins.size(), 1u);
+  EXPECT_EQ(img.ptx_arch, 90);
+  EXPECT_FALSE(img.source.empty());
+  std::string why;
+  if (!cuda_available(&why)) {
+    try {
+      open_cuda_engine(plan, {});
+      ADD_FAILURE() << "opened a cuda engine without a GPU";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.exit_code(), 2);
+      EXPECT_NE(std::string(e.what()).find("cannot run the cuda engine here"), std::string::npos) << e.what();
+    }
+  }
+}
 
 TEST(CudaCodegen, EveryKernelCompilesWithNvrtcForSm90AndPtx) {
   const CompiledModule m = compile_module(module_source(), {});

@@ -452,6 +452,85 @@ struct aprc_w_float {
   }
 };
 
+// ---- quantized blocks in row_major (as model files store them) ------------------------------------
+// A correct, not fast, reader: tied embeddings and tables keep row_major (the repack pass gives the
+// cuda layouts only to matrices that nothing else reads), so a tied model's logits matrix arrives so.
+// A chunk is one sub-block of 32 weights, decoded straight from the block into floats (float path).
+// FMT: 0 q4_k, 1 q5_k, 2 q6_k, 3 q8_0, 4 q5_0, 5 aprq4.
+template <int FMT>
+struct aprc_w_rowq {
+  static constexpr bool MINS = false, INTX = false, MMA = false;
+  static constexpr int CW = 32;
+  static constexpr int QK = FMT <= 2 ? 256 : 32;
+  static constexpr int BB = FMT == 0 ? 144 : FMT == 1 ? 176 : FMT == 2 ? 210 : FMT == 3 ? 34 : FMT == 4 ? 22 : 18;
+  const unsigned char* p;
+  int bpr;  // blocks per row
+  struct Raw {
+    const unsigned char* blk;
+    int s;  // sub-block of 32 within the block
+  };
+  APRC_DEV void init(const void* base, int, int K) {
+    p = (const unsigned char*)base;
+    bpr = K / QK;
+  }
+  APRC_DEV void prefetch(int, int) const {}
+  APRC_DEV Raw load(int row, int c) const {
+    Raw r;
+    r.blk = p + ((size_t)row * bpr + c / (QK / 32)) * BB;
+    r.s = c % (QK / 32);
+    return r;
+  }
+  APRC_DEV static float f16(const unsigned char* q) { return aprc_half_to_float((unsigned short)(q[0] | q[1] << 8)); }
+  APRC_DEV void values(const Raw& r, float* out) const {
+    const unsigned char* b = r.blk;
+    const int j = r.s;
+    if (FMT == 0 || FMT == 1) {  // blocks.h: sub-block j = chunk j/2, low (even j) or high nibbles
+      unsigned char sc, mn;
+      aprc_k_scale_min(j, b + 4, &sc, &mn);
+      const float d = f16(b) * sc, m = f16(b + 2) * mn;
+      const unsigned char* qs = b + (FMT == 0 ? 16 : 48) + 32 * (j >> 1);
+      for (int l = 0; l < 32; ++l) {
+        int q = (j & 1) ? qs[l] >> 4 : qs[l] & 15;
+        if (FMT == 1) q |= ((b[16 + l] >> j) & 1) << 4;
+        out[l] = d * (float)q - m;
+      }
+    } else if (FMT == 2) {  // weights 32j + l: half h = j/4, quarter qd = j%4
+      const int h = j >> 2, qd = j & 3;
+      const unsigned char* ql = b + 64 * h + 32 * (qd & 1);
+      const unsigned char* qh = b + 128 + 32 * h;
+      const float d = f16(b + 208);
+      for (int l = 0; l < 32; ++l) {
+        const int q = (int)(((qd >= 2 ? ql[l] >> 4 : ql[l] & 15)) | ((qh[l] >> (2 * qd)) & 3) << 4) - 32;
+        out[l] = d * (float)(signed char)b[192 + 8 * h + 2 * qd + l / 16] * (float)q;
+      }
+    } else if (FMT == 3) {
+      const float d = f16(b);
+      for (int l = 0; l < 32; ++l) out[l] = d * (float)(signed char)b[2 + l];
+    } else if (FMT == 4) {
+      const float d = f16(b);
+      const unsigned qh = b[2] | b[3] << 8 | b[4] << 16 | (unsigned)b[5] << 24;
+      for (int l = 0; l < 16; ++l) {
+        out[l] = d * (float)((int)((b[6 + l] & 15) | ((qh >> l) & 1) << 4) - 16);
+        out[l + 16] = d * (float)((int)((b[6 + l] >> 4) | ((qh >> (l + 16)) & 1) << 4) - 16);
+      }
+    } else {
+      const float d = f16(b);
+      for (int l = 0; l < 16; ++l) {
+        out[2 * l] = d * (float)((b[2 + l] & 15) - 8);
+        out[2 * l + 1] = d * (float)((b[2 + l] >> 4) - 8);
+      }
+    }
+  }
+  APRC_DEV float dot(const Raw& r, const float* x, float) const {
+    float v[32];
+    values(r, v);
+    float acc = 0.f;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) acc = fmaf(x[i], v[i], acc);
+    return acc;
+  }
+};
+
 // One weight (row, k): the slow path of the generic fallback kernels.
 template <class W>
 APRC_DEV float aprc_weight_elem(const W& w, int row, int k) {

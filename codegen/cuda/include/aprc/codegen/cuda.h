@@ -62,3 +62,17 @@ CompiledModule compile_module(const std::string& source, const CompileOptions& o
 const std::string& device_library_source();
 
 }  // namespace aprc::cuda
+
+namespace aprc {
+class PlanWriter;
+struct PlanTarget;
+}  // namespace aprc
+
+namespace aprc::cuda {
+
+// Adds a cuda target's kernels to a plan: emits and compiles the module for every kernel the steps of
+// target.functions name (the schedule builder ran assign_cuda_launch on them), writes the sections
+// cuda.cubin.sm_XX (one per arch), cuda.ptx and cuda.source, and sets target.cuda_archs and has_ptx.
+CompiledModule write_cuda_target(PlanWriter& writer, PlanTarget& target, const CompileOptions& options);
+
+}  // namespace aprc::cuda
