@@ -40,21 +40,11 @@ DType q4km_type(DType want, int64_t cols) {
 
 namespace {
 
-WeightLayout cuda_layout(DType d) {
-  switch (d) {
-    case DType::Q4_K: return WeightLayout::CudaQ4K;
-    case DType::Q5_K: return WeightLayout::CudaQ5K;
-    case DType::Q6_K: return WeightLayout::CudaQ6K;
-    case DType::Q8_0: return WeightLayout::CudaQ8_0;
-    case DType::Q5_0: return WeightLayout::CudaQ5_0;
-    default: return WeightLayout::RowMajor;
-  }
-}
 
 struct Builder {
   Model& m;
   int64_t add(const std::string& name, DType dtype, int64_t rows, int64_t cols) {
-    m.weights.push_back({dtype, cuda_layout(dtype), ScaleGranularity::PerChannel, rows, cols});
+    m.weights.push_back({dtype, preferred_layout(Backend::Cuda, dtype), ScaleGranularity::PerChannel, rows, cols});
     m.weight_names.push_back(name);
     return static_cast<int64_t>(m.weights.size()) - 1;
   }
