@@ -135,7 +135,7 @@ std::optional<uint64_t> layout_bytes(WeightLayout layout, DType dtype, int64_t r
 std::vector<std::pair<uint64_t, uint64_t>> layout_planes(WeightLayout layout, DType dtype, int64_t rows, int64_t cols) {
   const auto bytes = layout_bytes(layout, dtype, rows, cols);
   if (!bytes) throw_internal(std::string("layout_planes: ") + layout_name(layout) + " does not hold this " + dtype_name(dtype) + " shape");
-  if (layout == WeightLayout::RowMajor) return {{0, *bytes}};
+  if (!is_cuda_layout(layout)) return {{0, *bytes}};
   return cuda_layout_planes(layout, rows * (cols / format_info(dtype).block_weights));
 }
 

@@ -85,7 +85,7 @@ std::optional<uint64_t> layout_bytes(WeightLayout layout, DType dtype, int64_t r
                                      ScaleGranularity scales = ScaleGranularity::PerChannel);
 
 // The planes of a [rows, cols] weight of `dtype` in `layout`, as (byte offset, bytes), in order (one
-// plane for row_major). Kernels and prefetchers use it to find where each part of the tensor lies.
+// plane for the layouts that are not split into planes: row_major, cpu_r16). Kernels and prefetchers use it to find where each part of the tensor lies.
 std::vector<std::pair<uint64_t, uint64_t>> layout_planes(WeightLayout layout, DType dtype, int64_t rows, int64_t cols);
 
 // Rearranges a row_major tensor into `layout`.
