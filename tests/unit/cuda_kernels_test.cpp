@@ -105,7 +105,7 @@ struct LinearCaseSpec {
   int64_t K;
   bool norm = false, bias = false;
   Epilogue epilogue = Epilogue::None;
-  std::vector<int64_t> tokens;  // T of each call; decode function when max is 1
+  std::vector<int64_t> tokens = {};  // T of each call; decode function when max is 1
   int64_t max_tokens = 1;
 };
 
@@ -620,7 +620,7 @@ INSTANTIATE_TEST_SUITE_P(Model, CudaModelTest, ::testing::Values(Backend::Emu, B
                          [](const ::testing::TestParamInfo<Backend>& i) { return i.param == Backend::Gpu ? "gpu" : "emu"; });
 
 // The tiny model written as a real plan (PlanWriter, the cuda sections of write_cuda_target), opened
-// through aprc::Engine (open_cuda_engine, which open_engine(plan, "cuda") returns).
+// through aprc::Engine (open_engine(plan, "cuda"); the emulator through open_cuda_engine).
 const std::string& tiny_plan_path() {
   static const std::string path = [] {
     const synthetic::Model& m = tiny_model();
@@ -665,7 +665,7 @@ TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
   if (GetParam() == Backend::Gpu) {
     std::string why;
     if (!cuda_available(&why)) GTEST_SKIP() << "no GPU here: " << why;
-    engine = open_cuda_engine(plan, {});
+    engine = open_engine(plan, "cuda");
   } else {
     if (const char* s = getenv("APRC_SKIP_EMU"); s && *s == '1') GTEST_SKIP() << "APRC_SKIP_EMU=1";
     engine = open_cuda_engine(plan, {}, std::make_unique<EmuDevice>());
@@ -702,7 +702,7 @@ TEST(CudaPlan, RefusesPlansItCannotRun) {
   std::string why;
   if (!cuda_available(&why)) {
     try {
-      open_cuda_engine(plan, {});
+      open_engine(plan, "cuda");
       ADD_FAILURE() << "opened a cuda engine without a GPU";
     } catch (const Error& e) {
       EXPECT_EQ(e.exit_code(), 2);
