@@ -144,19 +144,23 @@ DevPtr Engine::bind(const Arg& a, int64_t T, int64_t pos, const Step& st) const 
   throw_internal("cuda: unknown argument kind");
 }
 
+LaunchShape Engine::bind_step(PreparedStep& ps, int64_t T, int64_t pos) {
+  const Step& st = *ps.step;
+  for (size_t a = 0; a < st.args.size(); ++a) ps.arg_values[a] = bind(st.args[a], T, pos, st);
+  LaunchShape shape;
+  for (int d = 0; d < 3; ++d) {
+    const int64_t div = std::max<int64_t>(1, st.grid_divisor[d]);
+    shape.grid[d] = static_cast<unsigned>((eval_checked(st.grid[d], T, pos, ps.what) + div - 1) / div);
+    shape.block[d] = static_cast<unsigned>(std::max(1, st.block[d]));
+  }
+  shape.shared_bytes = static_cast<unsigned>(st.shared_bytes);
+  return shape;
+}
+
 void Engine::launch_steps(PreparedFunction& f, int64_t T, int64_t pos, std::vector<double>* step_seconds) {
   for (size_t i = 0; i < f.steps.size(); ++i) {
     PreparedStep& ps = f.steps[i];
-    const Step& st = *ps.step;
-    for (size_t a = 0; a < st.args.size(); ++a) ps.arg_values[a] = bind(st.args[a], T, pos, st);
-    LaunchShape shape;
-    for (int d = 0; d < 3; ++d) {
-      const int64_t n = eval_checked(st.grid[d], T, pos, ps.what);
-      const int64_t div = std::max<int64_t>(1, st.grid_divisor[d]);
-      shape.grid[d] = static_cast<unsigned>((n + div - 1) / div);
-      shape.block[d] = static_cast<unsigned>(std::max(1, st.block[d]));
-    }
-    shape.shared_bytes = static_cast<unsigned>(st.shared_bytes);
+    const LaunchShape shape = bind_step(ps, T, pos);
     if (shape.grid[0] == 0 || shape.grid[1] == 0 || shape.grid[2] == 0) continue;  // nothing to do
     if (step_seconds) device_->timer_start();
     device_->launch(ps.kernel, shape, ps.params.data(), ps.what);
@@ -232,16 +236,7 @@ double Engine::profile_step_repeated(const std::string& name, size_t index, std:
   PreparedFunction& f = prepare_call(name, ids, pos);
   if (index >= f.steps.size()) throw_internal("cuda: profile_step_repeated: no step " + std::to_string(index));
   PreparedStep& ps = f.steps[index];
-  const Step& st = *ps.step;
-  const int64_t T = static_cast<int64_t>(ids.size());
-  for (size_t a = 0; a < st.args.size(); ++a) ps.arg_values[a] = bind(st.args[a], T, pos, st);
-  LaunchShape shape;
-  for (int d = 0; d < 3; ++d) {
-    const int64_t div = std::max<int64_t>(1, st.grid_divisor[d]);
-    shape.grid[d] = static_cast<unsigned>((eval_checked(st.grid[d], T, pos, ps.what) + div - 1) / div);
-    shape.block[d] = static_cast<unsigned>(std::max(1, st.block[d]));
-  }
-  shape.shared_bytes = static_cast<unsigned>(st.shared_bytes);
+  const LaunchShape shape = bind_step(ps, static_cast<int64_t>(ids.size()), pos);
   device_->launch(ps.kernel, shape, ps.params.data(), ps.what);  // warm-up
   device_->timer_start();
   for (int r = 0; r < reps; ++r) device_->launch(ps.kernel, shape, ps.params.data(), ps.what);
@@ -259,6 +254,31 @@ const std::vector<Step>& Engine::steps(const std::string& name) const {
   auto it = functions_.find(name);
   if (it == functions_.end()) throw_internal("cuda: the plan has no function '" + name + "'");
   return it->second->fn.steps;
+}
+
+void Engine::run_observed(const std::string& name, std::span<const int32_t> ids, int64_t pos, int64_t logits_rows,
+                          float* logits, const StepCallback& after_step, bool timing) {
+  PreparedFunction& f = prepare_call(name, ids, pos);
+  const int64_t T = static_cast<int64_t>(ids.size());
+  for (size_t i = 0; i < f.steps.size(); ++i) {
+    PreparedStep& ps = f.steps[i];
+    const Step& st = *ps.step;
+    const LaunchShape shape = bind_step(ps, T, pos);
+    double seconds = 0;
+    if (shape.grid[0] && shape.grid[1] && shape.grid[2]) {
+      if (timing) device_->timer_start();
+      device_->launch(ps.kernel, shape, ps.params.data(), ps.what);
+      if (timing) seconds = device_->timer_stop_seconds();
+      else device_->synchronize(ps.what);
+    }
+    const ArgReader read = [&](size_t arg, int64_t offset, size_t bytes, void* dst) {
+      if (arg >= st.args.size()) throw_internal("cuda: step observer: step " + std::to_string(i) + " has no argument " + std::to_string(arg));
+      device_->download(dst, ps.arg_values[arg] + static_cast<uint64_t>(offset), bytes);
+    };
+    after_step(i, seconds, read);
+  }
+  if (logits && logits_rows > 0) device_->download(logits, logits_, static_cast<uint64_t>(logits_rows * options_.vocab) * 4);
+  else device_->synchronize(name);
 }
 
 bool Engine::uses_graph(const std::string& name) const {

@@ -11,6 +11,16 @@
 namespace aprc::cuda {
 namespace {
 
+// What an observer reads after a step: device memory where the step's arguments point.
+class Buffers final : public StepBuffers {
+ public:
+  explicit Buffers(const cuda::Engine::ArgReader& read) : read_(read) {}
+  void read(size_t arg, int64_t offset, size_t bytes, void* dst) const override { read_(arg, offset, bytes, dst); }
+
+ private:
+  const cuda::Engine::ArgReader& read_;
+};
+
 class CudaPlanEngine final : public aprc::Engine {
  public:
   CudaPlanEngine(std::shared_ptr<const Plan> plan, const aprc::EngineOptions& options, std::unique_ptr<Device> device)
@@ -38,9 +48,22 @@ class CudaPlanEngine final : public aprc::Engine {
 
   void run(const Function& fn, std::span<const int32_t> ids, int64_t pos, float* logits) override {
     const int64_t rows = fn.name == "prefill" ? static_cast<int64_t>(ids.size()) : 1;
-    engine_->run(fn.name, ids, pos, rows, &buffer_);
-    std::memcpy(logits, buffer_.data(), buffer_.size() * sizeof(float));
+    if (!observer_) {
+      engine_->run(fn.name, ids, pos, rows, &buffer_);
+      std::memcpy(logits, buffer_.data(), buffer_.size() * sizeof(float));
+      return;
+    }
+    const int64_t T = static_cast<int64_t>(ids.size());
+    engine_->run_observed(
+        fn.name, ids, pos, rows, logits,
+        [&](size_t index, double seconds, const cuda::Engine::ArgReader& read) {
+          const Buffers buffers(read);
+          observer_->after_step(StepEvent{fn, index, T, pos, seconds, buffers});
+        },
+        observer_->wants_timing());
   }
+
+  void set_step_observer(StepObserver* observer) override { observer_ = observer; }
 
   MemoryBandwidth measure_memory_bandwidth() override {
     MemoryBandwidth b;
@@ -56,6 +79,7 @@ class CudaPlanEngine final : public aprc::Engine {
   std::vector<float> buffer_;
   std::string device_name_;
   int64_t context_ = 0;
+  StepObserver* observer_ = nullptr;
 };
 
 }  // namespace

@@ -659,17 +659,25 @@ const std::string& tiny_plan_path() {
   return path;
 }
 
-TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
-  std::unique_ptr<aprc::Engine> engine;
-  auto plan = Plan::open(tiny_plan_path());
-  if (GetParam() == Backend::Gpu) {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << "no GPU here: " << why;
-    engine = open_engine(plan, "cuda");
-  } else {
-    if (const char* s = getenv("APRC_SKIP_EMU"); s && *s == '1') GTEST_SKIP() << "APRC_SKIP_EMU=1";
-    engine = open_cuda_engine(plan, {}, std::make_unique<EmuDevice>());
+// The tiny plan's engine on the GPU or the emulator; null (with `why`) where that backend is not here.
+std::unique_ptr<aprc::Engine> open_tiny_engine(Backend b, const std::shared_ptr<const Plan>& plan, std::string* why) {
+  if (b == Backend::Gpu) {
+    if (cuda_available(why)) return open_engine(plan, "cuda");
+    *why = "no GPU here: " + *why;
+    return nullptr;
   }
+  if (const char* s = getenv("APRC_SKIP_EMU"); s && *s == '1') {
+    *why = "APRC_SKIP_EMU=1";
+    return nullptr;
+  }
+  return open_cuda_engine(plan, {}, std::make_unique<EmuDevice>());
+}
+
+TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
+  auto plan = Plan::open(tiny_plan_path());
+  std::string why;
+  std::unique_ptr<aprc::Engine> engine = open_tiny_engine(GetParam(), plan, &why);
+  if (!engine) GTEST_SKIP() << why;
   EXPECT_EQ(engine->kind(), "cuda");
   EXPECT_EQ(engine->context(), 64);
   const PlanTarget& t = *plan->target("cuda");
@@ -690,6 +698,50 @@ TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
     table().push_back({dev, "tiny plan via aprc::Engine", "decode pos " + std::to_string(7 + i), err, 1e-3});
     EXPECT_LE(err, 1e-3);
   }
+}
+
+// With a step observer: every step reported in order, each timed, and outputs readable after it.
+TEST_P(CudaModelTest, StepObserverSeesEveryStep) {
+  auto plan = Plan::open(tiny_plan_path());
+  std::string why;
+  std::unique_ptr<aprc::Engine> engine = open_tiny_engine(GetParam(), plan, &why);
+  if (!engine) GTEST_SKIP() << why;
+  const synthetic::Model& m = tiny_model();
+  struct Recorder : StepObserver {
+    int64_t hidden = 0;
+    std::vector<size_t> seen;
+    std::vector<double> seconds;
+    std::vector<float> embedded;  // step 0's output row
+    bool wants_timing() const override { return true; }
+    void after_step(const StepEvent& e) override {
+      seen.push_back(e.index);
+      seconds.push_back(e.seconds);
+      if (e.index == 0) {
+        embedded.resize(static_cast<size_t>(hidden));
+        e.buffers.read(2, 0, embedded.size() * 4, embedded.data());  // embedding: (ids, table, out)
+      }
+    }
+  } rec;
+  rec.hidden = m.cfg.hidden;
+  engine->set_step_observer(&rec);
+  const PlanTarget& t = *plan->target("cuda");
+  const int32_t id = 321;
+  std::vector<float> logits(static_cast<size_t>(m.cfg.vocab));
+  engine->run(*t.function("decode"), std::vector<int32_t>{id}, 0, logits.data());
+  ASSERT_EQ(rec.seen.size(), t.function("decode")->steps.size());
+  for (size_t i = 0; i < rec.seen.size(); ++i) EXPECT_EQ(rec.seen[i], i);
+  if (GetParam() == Backend::Gpu)
+    for (double sec : rec.seconds) EXPECT_GT(sec, 0.0);
+  std::vector<float> row(static_cast<size_t>(m.cfg.hidden));
+  const WeightDesc& table = m.weights[0];
+  dequantize_rows_in_layout(table.layout, TensorView{table.dtype, {table.rows, table.cols}, m.bytes[0]}, id, id + 1, row.data());
+  EXPECT_EQ(rec.embedded, row);
+  // The observed call gave the same logits as the reference, and calls without an observer go on.
+  ReferenceModel ref(m);
+  EXPECT_LE(rel_error(logits, ref.forward({id})), 1e-3);
+  engine->set_step_observer(nullptr);
+  engine->run(*t.function("decode"), std::vector<int32_t>{7}, 1, logits.data());
+  EXPECT_LE(rel_error(logits, ref.forward({7})), 1e-3);
 }
 
 TEST(CudaPlan, RefusesPlansItCannotRun) {

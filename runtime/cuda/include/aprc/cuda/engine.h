@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -57,6 +58,15 @@ class Engine {
   void reset_graphs();
   const std::vector<Step>& steps(const std::string& name) const;
 
+  // After each step of a call: its index, its time (when asked), and a reader of its arguments
+  // (arg index into Step::args, byte offset from where it points, bytes, host destination).
+  using ArgReader = std::function<void(size_t arg, int64_t offset, size_t bytes, void* dst)>;
+  using StepCallback = std::function<void(size_t index, double seconds, const ArgReader& read)>;
+  // run() with a callback after every step: the steps are launched one by one (no graph) and each
+  // is waited for (and timed with events when `timing`).
+  void run_observed(const std::string& name, std::span<const int32_t> ids, int64_t pos, int64_t logits_rows,
+                    float* logits, const StepCallback& after_step, bool timing);
+
   Device& device() { return *device_; }
   const EngineOptions& options() const { return options_; }
   // Whether `name` replays a captured graph.
@@ -76,6 +86,8 @@ class Engine {
 
   DevPtr alloc(uint64_t bytes, const std::string& what);
   DevPtr bind(const Arg& a, int64_t T, int64_t pos, const Step& st) const;
+  // Binds a step's arguments for (T, pos) and computes its launch shape.
+  LaunchShape bind_step(PreparedStep& ps, int64_t T, int64_t pos);
   void launch_steps(PreparedFunction& f, int64_t T, int64_t pos, std::vector<double>* step_seconds = nullptr);
   PreparedFunction& prepare_call(const std::string& name, std::span<const int32_t> ids, int64_t pos);
 
