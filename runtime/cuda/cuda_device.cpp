@@ -169,27 +169,9 @@ class CudaDevice final : public Device {
   }
 
   void load_module(const ModuleImage& image) override {
-    // A cubin runs on cards of its major version with an equal or higher minor one.
-    const std::vector<uint8_t>* best = nullptr;
-    int best_arch = 0;
-    for (const auto& [arch, bin] : image.cubins)
-      if (arch / 10 == cc_ / 10 && arch <= cc_ && arch > best_arch) best = &bin, best_arch = arch;
-    std::string what;
-    const void* data = nullptr;
-    if (best) {
-      data = best->data();
-      what = "cubin sm_" + std::to_string(best_arch);
-    } else if (image.ptx_arch && image.ptx_arch <= cc_) {
-      data = image.ptx.c_str();
-      what = "PTX compute_" + std::to_string(image.ptx_arch) + " (JIT for sm_" + std::to_string(cc_) + ")";
-    } else {
-      std::string have;
-      for (const auto& c : image.cubins) have += " sm_" + std::to_string(c.first);
-      if (image.ptx_arch) have += " compute_" + std::to_string(image.ptx_arch) + " (PTX)";
-      throw_bad_input("cuda: the plan's kernels were built for" + (have.empty() ? std::string(" nothing") : have) +
-                      "; this GPU is sm_" + std::to_string(cc_) + ": compile the plan with --target cuda:sm_" +
-                      std::to_string(cc_));
-    }
+    const LoadableCode code = select_code(image, cc_);
+    const void* data = code.data;
+    const std::string& what = code.what;
     char log[8192] = {};
     CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
     void* vals[] = {log, reinterpret_cast<void*>(sizeof log - 1)};

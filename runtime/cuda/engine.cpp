@@ -32,8 +32,6 @@ int64_t eval_checked(const Expr& e, int64_t T, int64_t pos, const std::string& w
   return v;
 }
 
-bool depends_on_call(const Expr& e) { return e.coef_T != 0 || e.coef_pos != 0; }
-
 }  // namespace
 
 Engine::Engine(std::unique_ptr<Device> device, const ModuleImage& image, std::vector<Function> functions,

@@ -37,6 +37,23 @@ struct Reader {
 
 }  // namespace
 
+LoadableCode select_code(const ModuleImage& image, int cc) {
+  // A cubin runs on cards of its major version with an equal or higher minor one.
+  const std::vector<uint8_t>* best = nullptr;
+  int best_arch = 0;
+  for (const auto& [arch, bin] : image.cubins)
+    if (arch / 10 == cc / 10 && arch <= cc && arch > best_arch && !bin.empty()) best = &bin, best_arch = arch;
+  if (best) return {best->data(), "cubin sm_" + std::to_string(best_arch)};
+  if (image.ptx_arch && image.ptx_arch <= cc && !image.ptx.empty())
+    return {image.ptx.c_str(), "PTX compute_" + std::to_string(image.ptx_arch) + " (JIT for sm_" + std::to_string(cc) + ")"};
+  std::string have;
+  for (const auto& c : image.cubins) have += " sm_" + std::to_string(c.first);
+  if (image.ptx_arch) have += " compute_" + std::to_string(image.ptx_arch) + " (PTX)";
+  throw_bad_input("cuda: the plan's kernels were built for" + (have.empty() ? std::string(" no GPU") : have) +
+                  "; this GPU is sm_" + std::to_string(cc) + ": compile the plan with --target cuda:sm_" +
+                  std::to_string(cc));
+}
+
 void save_module_image(const ModuleImage& image, const std::string& path) {
   std::string out(kMagic, 8);
   put_u64(out, image.cubins.size());

@@ -38,8 +38,13 @@ class CudaPlanEngine final : public aprc::Engine {
     eo.context = context_;
     eo.vocab = m.config.vocab_size;
     device_name_ = device->description();
-    engine_ = std::make_unique<cuda::Engine>(std::move(device), module_image_of(*plan_), target->functions, weights,
-                                             KvCacheDesc{kv.layers, kv.kv_heads, kv.head_dim, kv.dtype}, eo);
+    try {
+      engine_ = std::make_unique<cuda::Engine>(std::move(device), module_image_of(*plan_), target->functions, weights,
+                                               KvCacheDesc{kv.layers, kv.kv_heads, kv.head_dim, kv.dtype}, eo);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::BadInput) throw;
+      throw Error(e.kind(), plan_->path() + ": " + e.what());  // e.g. kernels built for another GPU
+    }
   }
 
   std::string_view kind() const override { return "cuda"; }

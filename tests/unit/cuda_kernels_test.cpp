@@ -404,6 +404,10 @@ std::vector<Case> build_cases() {
   cs.push_back(embedding_case(DType::Q8_0, L::CudaQ8_0, 77, 96, seed++));
   cs.push_back(embedding_case(DType::F16, L::RowMajor, 50, 100, seed++));
   cs.push_back(embedding_case(DType::Q5_0, L::RowMajor, 33, 64, seed++));
+  // cuda tables take the matrix layouts (aprc-repack-weights; tied models share one weight)
+  cs.push_back(embedding_case(DType::Q6_K, L::CudaQ6K, 301, 256, seed++));
+  cs.push_back(embedding_case(DType::Q5_K, L::CudaQ5K, 129, 512, seed++));
+  cs.push_back(embedding_case(DType::Q5_0, L::CudaQ5_0, 45, 96, seed++));
   cs.push_back(elementwise_case(KernelKind::Silu, 333, seed++));
   cs.push_back(elementwise_case(KernelKind::Mul, 333, seed++));
   cs.push_back(elementwise_case(KernelKind::Add, 1001, seed++));
@@ -730,8 +734,9 @@ TEST_P(CudaModelTest, StepObserverSeesEveryStep) {
   engine->run(*t.function("decode"), std::vector<int32_t>{id}, 0, logits.data());
   ASSERT_EQ(rec.seen.size(), t.function("decode")->steps.size());
   for (size_t i = 0; i < rec.seen.size(); ++i) EXPECT_EQ(rec.seen[i], i);
-  if (GetParam() == Backend::Gpu)
+  if (GetParam() == Backend::Gpu) {
     for (double sec : rec.seconds) EXPECT_GT(sec, 0.0);
+  }
   std::vector<float> row(static_cast<size_t>(m.cfg.hidden));
   const WeightDesc& table = m.weights[0];
   dequantize_rows_in_layout(table.layout, TensorView{table.dtype, {table.rows, table.cols}, m.bytes[0]}, id, id + 1, row.data());
@@ -746,11 +751,31 @@ TEST_P(CudaModelTest, StepObserverSeesEveryStep) {
 
 TEST(CudaPlan, RefusesPlansItCannotRun) {
   auto plan = Plan::open(tiny_plan_path());
-  // a plan whose cubins are for another card and that has no PTX
   ModuleImage img = module_image_of(*plan);
   EXPECT_EQ(img.cubins.size(), 1u);
   EXPECT_EQ(img.ptx_arch, 90);
   EXPECT_FALSE(img.source.empty());
+  // What each card loads: the sm_90 cubin on sm_90, the PTX on newer cards, nothing on older ones.
+  EXPECT_EQ(select_code(img, 90).what, "cubin sm_90");
+  EXPECT_EQ(select_code(img, 90).data, img.cubins[0].second.data());
+  EXPECT_EQ(select_code(img, 100).what, "PTX compute_90 (JIT for sm_100)");
+  auto refused = [](const ModuleImage& image, int cc, const std::string& want) {
+    try {
+      select_code(image, cc);
+      ADD_FAILURE() << "sm_" << cc << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.exit_code(), 2);
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  refused(img, 89, "built for sm_90 compute_90 (PTX); this GPU is sm_89: compile the plan with --target cuda:sm_89");
+  // a plan whose cubins are for another card and that has no PTX
+  ModuleImage other = img;
+  other.cubins[0].first = 80;
+  other.ptx.clear();
+  other.ptx_arch = 0;
+  EXPECT_EQ(select_code(other, 86).what, "cubin sm_80");  // same major version, older minor
+  refused(other, 90, "built for sm_80; this GPU is sm_90");
   std::string why;
   if (!cuda_available(&why)) {
     try {

@@ -16,9 +16,15 @@ struct ModuleImage {
   std::string source;
 };
 
-}  // namespace aprc::cuda
+// What a card of compute capability `cc` (90 for sm_90) loads from `image`: the cubin of the
+// highest architecture of its major version not above it, else the PTX when its architecture is not
+// above the card's (JIT-compiled by the driver). Error(BadInput) naming both sides when neither fits.
+struct LoadableCode {
+  const void* data = nullptr;
+  std::string what;  // "cubin sm_90", "PTX compute_90 (JIT for sm_100)"
+};
+LoadableCode select_code(const ModuleImage& image, int cc);
 
-namespace aprc::cuda {
 
 // A standalone file holding one ModuleImage (for tools and benchmarks that carry precompiled kernels;
 // plans store the same parts as plan sections). Errors name the file.
