@@ -17,6 +17,24 @@ namespace {
 
 using namespace aprc::ir;
 
+bool is_table_operand(mlir::OpOperand& use) {
+  auto embedding = mlir::dyn_cast<EmbeddingOp>(use.getOwner());
+  return embedding && &use == &embedding.getTableMutable();
+}
+
+// Whether the target's kernels read the weight in its matrix layout: every reader multiplies by it,
+// or, where the target's embedding kernel reads that layout too (cuda), reads it as an embedding
+// table. On cuda a tied model's table and logits matrix are then one weight in one layout.
+bool repackable(llvm::ArrayRef<WeightRefOp> refs, bool tables_read_layout) {
+  bool read = false;
+  for (WeightRefOp ref : refs)
+    for (mlir::OpOperand& use : ref->getUses()) {
+      if (!is_matrix_operand(use) && !(tables_read_layout && is_table_operand(use))) return false;
+      read = true;
+    }
+  return read;  // read by nothing: no kernel to lay it out for
+}
+
 struct RepackWeights : impl::RepackWeightsBase<RepackWeights> {
   using RepackWeightsBase::RepackWeightsBase;
 
@@ -33,7 +51,7 @@ struct RepackWeights : impl::RepackWeightsBase<RepackWeights> {
           !layout_bytes(layout, type.getEncoding(), type.rows(), type.cols(), type.getScales()))
         continue;
       const llvm::SmallVector<WeightRefOp>& readers = refs[weight.getSymNameAttr()];
-      if (!only_multiplied(readers)) continue;
+      if (!repackable(readers, target == Backend::Cuda)) continue;
       const auto repacked = WeightType::get(&getContext(), type.getEncoding(), type.getShape(), layout, type.getScales());
       weight.setTypeAttr(mlir::TypeAttr::get(repacked));
       for (WeightRefOp ref : readers) ref.getResult().setType(repacked);

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "aprc/error.h"
+#include "layouts_cuda.h"
 
 namespace aprc {
 namespace {
@@ -70,6 +71,16 @@ const char* layout_name(WeightLayout layout) {
       return "row_major";
     case WeightLayout::CpuR16:
       return "cpu_r16";
+    case WeightLayout::CudaQ4K:
+      return "cuda_q4_k";
+    case WeightLayout::CudaQ5K:
+      return "cuda_q5_k";
+    case WeightLayout::CudaQ6K:
+      return "cuda_q6_k";
+    case WeightLayout::CudaQ8_0:
+      return "cuda_q8_0";
+    case WeightLayout::CudaQ5_0:
+      return "cuda_q5_0";
   }
   throw_internal("layout_name: unknown layout");
 }
@@ -77,6 +88,9 @@ const char* layout_name(WeightLayout layout) {
 std::optional<WeightLayout> layout_from_name(std::string_view name) {
   if (name == "row_major") return WeightLayout::RowMajor;
   if (name == "cpu_r16") return WeightLayout::CpuR16;
+  for (WeightLayout l : {WeightLayout::CudaQ4K, WeightLayout::CudaQ5K, WeightLayout::CudaQ6K, WeightLayout::CudaQ8_0,
+                         WeightLayout::CudaQ5_0})
+    if (name == layout_name(l)) return l;
   return std::nullopt;
 }
 
@@ -86,6 +100,12 @@ bool layout_supports(WeightLayout layout, DType dtype) {
       return format_info(dtype).is_float_weight;
     case WeightLayout::CpuR16:
       return dtype == DType::Q8_0 || dtype == DType::Q5_0 || dtype == DType::Q4_K || dtype == DType::Q6_K;
+    case WeightLayout::CudaQ4K:
+    case WeightLayout::CudaQ5K:
+    case WeightLayout::CudaQ6K:
+    case WeightLayout::CudaQ8_0:
+    case WeightLayout::CudaQ5_0:
+      return cuda_layout_dtype(layout) == dtype;
   }
   return false;
 }
@@ -101,8 +121,22 @@ std::optional<uint64_t> layout_bytes(WeightLayout layout, DType dtype, int64_t r
       const int64_t padded[2] = {padded_rows(rows), cols};
       return tensor_bytes(dtype, padded);
     }
+    case WeightLayout::CudaQ4K:
+    case WeightLayout::CudaQ5K:
+    case WeightLayout::CudaQ6K:
+    case WeightLayout::CudaQ8_0:
+    case WeightLayout::CudaQ5_0:  // planes only move bytes: the size is the row_major size
+      if (!layout_supports(layout, dtype)) return std::nullopt;
+      return tensor_bytes(dtype, shape, scales);
   }
   return std::nullopt;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> layout_planes(WeightLayout layout, DType dtype, int64_t rows, int64_t cols) {
+  const auto bytes = layout_bytes(layout, dtype, rows, cols);
+  if (!bytes) throw_internal(std::string("layout_planes: ") + layout_name(layout) + " does not hold this " + dtype_name(dtype) + " shape");
+  if (!is_cuda_layout(layout)) return {{0, *bytes}};
+  return cuda_layout_planes(layout, rows * (cols / format_info(dtype).block_weights));
 }
 
 std::vector<uint8_t> repack(WeightLayout layout, const TensorView& row_major) {
@@ -129,6 +163,12 @@ std::vector<uint8_t> repack(WeightLayout layout, const TensorView& row_major) {
       }
       return out;
     }
+    case WeightLayout::CudaQ4K:
+    case WeightLayout::CudaQ5K:
+    case WeightLayout::CudaQ6K:
+    case WeightLayout::CudaQ8_0:
+    case WeightLayout::CudaQ5_0:
+      return cuda_repack(layout, row_major);
   }
   throw_internal("repack: unknown layout");
 }
@@ -187,6 +227,12 @@ void dequantize_rows_in_layout(WeightLayout layout, const TensorView& view, int6
       }
       return;
     }
+    case WeightLayout::CudaQ4K:
+    case WeightLayout::CudaQ5K:
+    case WeightLayout::CudaQ6K:
+    case WeightLayout::CudaQ8_0:
+    case WeightLayout::CudaQ5_0:
+      return cuda_dequantize_rows(layout, view, row_begin, row_end, out);
   }
   throw_internal("dequantize_rows_in_layout: unknown layout");
 }

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "aprc/cpu_engine.h"
+#include "aprc/cuda/plan_engine.h"
 #include "aprc/error.h"
 #include "aprc/plan_format.h"
 #include "aprc/runtime.h"
@@ -32,7 +33,7 @@ std::unique_ptr<Engine> open_engine(std::shared_ptr<const Plan> plan, std::strin
     const PlanTarget* cuda = plan->target("cuda");
     if (!cuda || cuda->functions.empty())
       throw_bad_input(plan->path() + ": the plan has no kernels for the cuda engine (compile with --target cuda)");
-    throw_bad_input(plan->path() + ": this aprc was built without the cuda engine");
+    return cuda::open_cuda_engine(std::move(plan), options);
   }
   throw_bad_input("unknown engine '" + std::string(kind) + "' (expected cpu or cuda)");
 }

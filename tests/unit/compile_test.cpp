@@ -16,6 +16,7 @@
 #include "aprc/plan_format.h"
 #include "aprc/runtime.h"
 #include "aprc/synthetic_model.h"
+#include "compile_test_util.h"
 #include "fixture_references.h"
 #include "fp8_fixture_bounds.h"
 #include "logits_compare.h"
@@ -28,16 +29,9 @@ namespace fs = std::filesystem;
 using codegen::CompileTarget;
 
 using testing::fixtures;
-
-// A plan file under the test's temporary directory, removed afterwards.
-struct TempPlan {
-  fs::path path;
-  explicit TempPlan(const std::string& name) : path(fs::path(::testing::TempDir()) / (name + ".plan")) {}
-  ~TempPlan() { fs::remove(path); }
-};
-
 using testing::argmax;
 using testing::row_error;
+using testing::TempPlan;
 
 // Every position's logits of `ids` from the plan (prefill in chunks of its max_tokens) and from the
 // interpreter on the original module (after `weight_pipeline`, as the compile ran it); the largest
@@ -47,16 +41,7 @@ double plan_vs_interpreter(const fs::path& plan, const Model& model, const std::
   EngineOptions engine;
   engine.context = 64;
   auto session = Session::open(plan.string(), "cpu", engine);
-  const std::vector<float> got = session->prefill_all(ids);
-  ir::Module module = ir::build_module(model);
-  if (!weight_pipeline.empty()) passes::run_pipeline(module, weight_pipeline);
-  const reference::ModelWeights weights(model);
-  reference::Interpreter interp(module, weights);
-  const reference::Activation want = interp.run("prefill", ids, 0);
-  EXPECT_EQ(got.size(), want.data.size());
-  double worst = 0;
-  for (int64_t t = 0; t < want.rows; ++t) worst = std::max(worst, row_error(&got[t * want.cols], want.row(t), want.cols));
-  return worst;
+  return testing::error_vs_interpreter(session->prefill_all(ids), model, ids, weight_pipeline);
 }
 
 TEST(Compile, ParsesTargets) {

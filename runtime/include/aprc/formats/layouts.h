@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "aprc/formats/formats.h"
@@ -33,6 +34,44 @@ enum class WeightLayout : uint8_t {
   //   q6_k (3360 B): ql (1 x 128), qh (1 x 64), scales (1 x 16), d (2 x 1)
   // Everything else about a field (bit packing, nibble order) is as in the row_major block.
   CpuR16,
+
+  // ---- CUDA layouts (codegen/cuda reads them). The decode matrix-vector kernels give each lane one
+  // 16-byte "chunk" of a row per step, consecutive lanes consecutive chunks, so every warp load is one
+  // contiguous 512-byte run. Each layout splits a block into planes (regions), each plane holds that
+  // part of every block, row after row, block after block ((row * blocks_per_row + block) order), and
+  // the planes follow each other. When the tensor starts 16-byte aligned, every plane starts aligned to
+  // the loads kernels make from it (16 bytes for quant planes, 8, 4 or 2 for the smaller ones). Bytes are
+  // never changed, only moved: the total size equals the row_major size, and dequantization gives
+  // bit-identical values.
+  //
+  // Group order: the kernels multiply 4 weights at a time with byte dot products (dp4a), so the 32
+  // weights of a sub-block ("chunk") are seen as 8 groups of 4: group g (0..7), element j (0..3) is
+  // weight 8 * (g / 2) + 2 * j + (g % 2) of the chunk (even weights of each run of 8, then the odd
+  // ones), which is what masking the low and the high nibbles of a 32-bit word of packed 4-bit codes
+  // gives. Extra high bits are stored "bit-sliced" in that order, so one shift and one mask yield the
+  // bits of a whole group.
+
+  // Q4_K. Plane 0: quants, 128 bytes a block: 8 chunks of 16 bytes, chunk j = sub-block j (weights
+  //   32j..32j+31 of the block), weight 32j+2i in the low nibble of byte i, 32j+2i+1 in the high one.
+  //   Plane 1: the first 16 bytes of each block unchanged (f16 d, f16 dmin, 12 bytes of 6-bit scales
+  //   and mins).
+  CudaQ4K,
+  // Q5_K. Plane 0: low 4 bits, as CudaQ4K's plane 0. Plane 1: 5th bits, a little-endian u32 per
+  //   sub-block: bit 8j + g = 5th bit of group g, element j. Plane 2: the 16-byte headers (d, dmin,
+  //   scales), as CudaQ4K's plane 1.
+  CudaQ5K,
+  // Q6_K. Plane 0: low 4 bits, 128 bytes a block, as CudaQ4K's plane 0. Plane 1: high 2 bits, two
+  //   little-endian u32 per sub-block: u32 a (0, 1) holds groups 4a..4a+3, bits 8j + 2k..8j + 2k + 1 =
+  //   high bits of group 4a + k, element j. Plane 2: the 16 int8 scales unchanged (one per 16 weights).
+  //   Plane 3: the f16 d, 2 bytes a block.
+  CudaQ6K,
+  // Q8_0 (blocks of 32). Plane 0: the 32 int8 quants of each block in group order: byte 4g + j is
+  //   group g, element j (two 16-byte chunks, groups 0-3 and 4-7). Plane 1: the f16 d, 2 bytes a block.
+  CudaQ8_0,
+  // Q5_0 (blocks of 32). Plane 0: low 4 bits, 16 bytes a block, weight 2i in the low nibble of byte i,
+  //   2i+1 in the high one. Plane 1: 5th bits, a little-endian u32 a block, bit 8j + g = group g,
+  //   element j. Plane 2: the f16 d, 2 bytes a block.
+  CudaQ5_0,
 };
 
 const char* layout_name(WeightLayout layout);
@@ -44,6 +83,10 @@ bool layout_supports(WeightLayout layout, DType dtype);
 // Bytes of a [rows, cols] weight of `dtype` in `layout`.
 std::optional<uint64_t> layout_bytes(WeightLayout layout, DType dtype, int64_t rows, int64_t cols,
                                      ScaleGranularity scales = ScaleGranularity::PerChannel);
+
+// The planes of a [rows, cols] weight of `dtype` in `layout`, as (byte offset, bytes), in order (one
+// plane for the layouts that are not split into planes: row_major, cpu_r16). Kernels and prefetchers use it to find where each part of the tensor lies.
+std::vector<std::pair<uint64_t, uint64_t>> layout_planes(WeightLayout layout, DType dtype, int64_t rows, int64_t cols);
 
 // Rearranges a row_major tensor into `layout`.
 std::vector<uint8_t> repack(WeightLayout layout, const TensorView& row_major);

@@ -1,0 +1,299 @@
+// aprc CUDA device library, part 4: the row-wise ops (RMSNorm, RoPE, KV-cache append, attention,
+// embedding, elementwise). KV caches are [context, kv_heads * head_dim] rows of f32, f16 or bf16
+// (CELEM 0, 1, 2), one pair (k, v) a layer; position p is row p.
+
+APRC_DEV unsigned short aprc_f32_to_f16_bits(float f) {
+#if !defined(APRC_EMU)
+  unsigned short h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
+#else
+  return aprc_emu_f32_to_f16(f);
+#endif
+}
+
+template <int CELEM>
+APRC_DEV float aprc_cache_load(const void* c, size_t i) {
+  if (CELEM == 0) return ((const float*)c)[i];
+  const unsigned short h = ((const unsigned short*)c)[i];
+  return CELEM == 1 ? aprc_half_to_float(h) : aprc_bf16_to_float(h);
+}
+
+template <int CELEM>
+APRC_DEV void aprc_cache_store(void* c, size_t i, float v) {
+  if (CELEM == 0) ((float*)c)[i] = v;
+  else if (CELEM == 1) ((unsigned short*)c)[i] = aprc_f32_to_f16_bits(v);
+  else ((unsigned short*)c)[i] = (unsigned short)(aprc_pack_bf16x2(v, 0.f) & 0xffffu);
+}
+
+// ---- RMSNorm of one row (the block) -------------------------------------------------------------------
+template <int H, int GELEM>
+APRC_DEV void aprc_rms_norm_row(const float* x, const void* gamma, float eps, float* out, float* scratch) {
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < H; i += blockDim.x) ss += x[i] * x[i];
+  const float inv = 1.0f / sqrtf(aprc_block_sum(ss, scratch) / (float)H + eps);
+  for (int i = threadIdx.x; i < H; i += blockDim.x) out[i] = x[i] * inv * aprc_vec<GELEM>(gamma, i);
+}
+
+// ---- RoPE (NeoX, rotate-half): pair (i, i + hd/2) turns by p * inv_freq[i], inv_freq[i] = theta^(-2i/hd)
+// (a table the kernel gets, computed in double by the code generator). The angle is formed and reduced
+// modulo 2*pi in double, then sin/cos are taken in float on [-pi, pi]: about 1e-7 from exact.
+APRC_DEV void aprc_rope_angle(int p, double inv_freq, float& c, float& s) {
+  const double ang = (double)p * inv_freq;
+  const double n = rint(ang * 0.15915494309189535);  // 1 / (2 pi)
+  const double r = fma(-n, 1.2246467991473532e-16, fma(-n, 6.283185307179586, ang));  // 2 pi = hi + lo
+  sincosf((float)r, &s, &c);
+}
+
+template <int HEADS, int HD>
+APRC_DEV void aprc_rope_row(float* row, int p, const double* inv_freq) {
+  for (int idx = threadIdx.x; idx < HEADS * HD / 2; idx += blockDim.x) {
+    const int h = idx / (HD / 2), i = idx % (HD / 2);
+    float c, s;
+    aprc_rope_angle(p, inv_freq[i], c, s);
+    float* v = row + h * HD;
+    const float x0 = v[i], x1 = v[i + HD / 2];
+    v[i] = x0 * c - x1 * s;
+    v[i + HD / 2] = x1 * c + x0 * s;
+  }
+}
+
+// k, v: one token's rows; writes them into cache row p (k rotated first when ROPE, and written back).
+template <int KVH, int HD, bool ROPE, int CELEM>
+APRC_DEV void aprc_kv_append_row(float* k, const float* v, void* ck, void* cv, int p, const double* inv_freq) {
+  const size_t base = (size_t)p * KVH * HD;
+  for (int idx = threadIdx.x; idx < KVH * HD / 2; idx += blockDim.x) {
+    const int h = idx / (HD / 2), i = idx % (HD / 2);
+    float* kh = k + h * HD;
+    float y0 = kh[i], y1 = kh[i + HD / 2];
+    if (ROPE) {
+      float c, s;
+      aprc_rope_angle(p, inv_freq[i], c, s);
+      const float x0 = y0, x1 = y1;
+      y0 = x0 * c - x1 * s;
+      y1 = x1 * c + x0 * s;
+      kh[i] = y0;
+      kh[i + HD / 2] = y1;
+    }
+    aprc_cache_store<CELEM>(ck, base + h * HD + i, y0);
+    aprc_cache_store<CELEM>(ck, base + h * HD + i + HD / 2, y1);
+  }
+  for (int idx = threadIdx.x; idx < KVH * HD; idx += blockDim.x) aprc_cache_store<CELEM>(cv, base + idx, v[idx]);
+}
+
+// ---- attention --------------------------------------------------------------------------------------
+// One block of 4 warps takes one kv head, QT consecutive query tokens (t0 ..) and a range of cache rows
+// [k0, k1). It stages 32 keys and values at a time in shared memory (16-byte loads, all issued before
+// any is stored) and shares them among the G query heads of the kv head and the QT tokens; each warp
+// runs the online softmax (flash attention) of some (token, head) pairs, lane j scoring key j. Token t
+// sees rows up to pos + t (causal). Decode (QT = 1) cuts the keys into S splits whose partials the
+// last block combines; prefill takes all keys of its tokens and writes the output directly.
+
+template <int H, int KVH, int HD, int QT>
+struct aprc_attn_smem {
+  static constexpr int G = H / KVH, HP = HD + 1;
+  float q[QT * G][HD];
+  float k[32][HP];  // padded: lane j reads row j without bank conflicts
+  float v[32][HD];
+};
+
+// Rows kb .. kb+nk-1 (nk <= 32) of kv head kvh into sm.k / sm.v; rows past nk are zero.
+template <int KVH, int HD, int CE, int THREADS, class Smem>
+APRC_DEV void aprc_load_kv_tile(const void* ck, const void* cv, int kvh, int kb, int nk, Smem& sm) {
+  constexpr int VEC = CE == 0 ? 4 : 8;  // values a 16-byte load
+  constexpr int PER_ROW = HD / VEC;     // HD is a multiple of VEC (checked by the code generator)
+  constexpr int TOTAL = 32 * PER_ROW, ITER = (TOTAL + THREADS - 1) / THREADS;
+  uint4 kr[ITER], vr[ITER];
+#pragma unroll
+  for (int it = 0; it < ITER; ++it) {
+    const int idx = threadIdx.x + it * THREADS, j = idx / PER_ROW, e = idx % PER_ROW;
+    if (idx < TOTAL && j < nk) {
+      const size_t at = ((size_t)(kb + j) * KVH * HD + (size_t)kvh * HD + e * VEC) * (CE == 0 ? 4 : 2);
+      kr[it] = aprc_ldg16((const unsigned char*)ck + at);
+      vr[it] = aprc_ldg16((const unsigned char*)cv + at);
+    } else {
+      kr[it] = vr[it] = make_uint4(0u, 0u, 0u, 0u);
+    }
+  }
+#pragma unroll
+  for (int it = 0; it < ITER; ++it) {
+    const int idx = threadIdx.x + it * THREADS, j = idx / PER_ROW, e = idx % PER_ROW;
+    if (idx < TOTAL) {
+      const unsigned kw[4] = {kr[it].x, kr[it].y, kr[it].z, kr[it].w}, vw[4] = {vr[it].x, vr[it].y, vr[it].z, vr[it].w};
+#pragma unroll
+      for (int c = 0; c < VEC; ++c) {
+        float kf, vf;
+        if (CE == 0) {
+          kf = aprc_as_float(kw[c]);
+          vf = aprc_as_float(vw[c]);
+        } else {
+          const unsigned short kh = (unsigned short)(kw[c >> 1] >> (16 * (c & 1))), vh = (unsigned short)(vw[c >> 1] >> (16 * (c & 1)));
+          kf = CE == 1 ? aprc_half_to_float(kh) : aprc_bf16_to_float(kh);
+          vf = CE == 1 ? aprc_half_to_float(vh) : aprc_bf16_to_float(vh);
+        }
+        sm.k[j][e * VEC + c] = kf;
+        sm.v[j][e * VEC + c] = vf;
+      }
+    }
+  }
+}
+
+// Decode workspace (for a call of T tokens): a counter of finished splits per (token, kv head), then the
+// partials per (token, head, split): m, l, o[HD]. Counters start at zero and the last block resets its
+// own, so the workspace is clean after every call.
+APRC_DEV unsigned* aprc_attn_counter(unsigned char* ws, int KVH, int t, int kvh) { return (unsigned*)ws + (size_t)t * KVH + kvh; }
+APRC_DEV float* aprc_attn_partial(unsigned char* ws, int H, int HD, int S, int T, int t, int h, int split) {
+  float* base = (float*)(ws + (((size_t)T * H * 4 + 255) & ~(size_t)255));
+  return base + (((size_t)t * H + h) * S + split) * (HD + 2);
+}
+
+// S = 0: prefill (grid KVH x ceil(T / QT)); S > 0: decode with S splits (grid KVH x S x T, QT = 1).
+// W warps a block.
+template <int H, int KVH, int HD, int CE, int QT, int S, int W>
+APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, float* out, int T, int pos, float scale,
+                             unsigned char* ws, aprc_attn_smem<H, KVH, HD, QT>& sm) {
+  constexpr int G = H / KVH, DPL = (HD + 31) / 32, PAIRS = QT * G, PPW = (PAIRS + W - 1) / W, NT = 32 * W;
+  const int kvh = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int t0 = S ? (int)blockIdx.z : (int)blockIdx.y * QT, split = S ? (int)blockIdx.y : 0;
+  if (t0 >= T) return;
+  const int nt = aprc_min(QT, T - t0);
+  {  // stage the queries: pair p = token (p / G), head (p % G); loads first, then the stores
+    constexpr int N = PAIRS * HD, ITER = (N + NT - 1) / NT;
+    float qv[ITER];
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const int i = threadIdx.x + NT * it, p = i / HD, d = i % HD, tt = p / G;
+      qv[it] = i < N && tt < nt ? q[((size_t)(t0 + tt) * H + kvh * G + p % G) * HD + d] * scale : 0.f;
+    }
+#pragma unroll
+    for (int it = 0; it < ITER; ++it) {
+      const int i = threadIdx.x + NT * it;
+      if (i < N) sm.q[i / HD][i % HD] = qv[it];
+    }
+  }
+  // keys of this block
+  const int L = pos + t0 + nt;  // rows the last token sees
+  int k0 = 0, k1 = L, se = 1;
+  if (S) {  // splits in use: at least 32 keys each (the rest only count themselves done)
+    se = aprc_min(S, (L + 31) / 32);
+    const int chunk = (L + se - 1) / se;
+    k0 = aprc_min(L, split * chunk);
+    k1 = aprc_min(L, k0 + chunk);
+  }
+  float m[PPW], l[PPW], o[PPW][DPL];
+#pragma unroll
+  for (int a = 0; a < PPW; ++a) {
+    m[a] = APRC_NEG_INF;
+    l[a] = 0.f;
+#pragma unroll
+    for (int i = 0; i < DPL; ++i) o[a][i] = 0.f;
+  }
+  for (int kb = k0; kb < k1; kb += 32) {
+    const int nk = aprc_min(32, k1 - kb);
+    aprc_sync();  // the previous tile (and the q staging) is done
+    aprc_load_kv_tile<KVH, HD, CE, NT>(ck, cv, kvh, kb, nk, sm);
+    aprc_sync();
+#pragma unroll
+    for (int a = 0; a < PPW; ++a) {
+      const int p = warp + W * a;
+      if (p >= PAIRS || p / G >= nt) break;  // warp-uniform
+      const int last_row = pos + t0 + p / G;   // causal: this token sees rows <= last_row
+      const bool live = lane < nk && kb + lane <= last_row;
+      float sc = APRC_NEG_INF;
+      if (live) {
+        float acc = 0.f;
+#pragma unroll 16
+        for (int d = 0; d < HD; ++d) acc = fmaf(sm.q[p][d], sm.k[lane][d], acc);
+        sc = acc;
+      }
+      const float mt = aprc_warp_max(sc);
+      if (mt == APRC_NEG_INF) continue;  // no visible key in this tile (warp-uniform)
+      const float mnew = fmaxf(m[a], mt);
+      const float pr = live ? expf(sc - mnew) : 0.f;
+      const float corr = expf(m[a] - mnew);
+      l[a] = l[a] * corr + aprc_warp_sum(pr);
+#pragma unroll
+      for (int i = 0; i < DPL; ++i) o[a][i] *= corr;
+      const int nv = aprc_min(nk, last_row - kb + 1);
+      for (int j = 0; j < nv; ++j) {
+        const float pj = aprc_shfl(pr, j);
+#pragma unroll
+        for (int i = 0; i < DPL; ++i)
+          if (lane + 32 * i < HD) o[a][i] = fmaf(pj, sm.v[j][lane + 32 * i], o[a][i]);
+      }
+      m[a] = mnew;
+    }
+  }
+  if (!S) {  // prefill: the block saw every key of its tokens
+#pragma unroll
+    for (int a = 0; a < PPW; ++a) {
+      const int p = warp + W * a;
+      if (p >= PAIRS || p / G >= nt) break;
+#pragma unroll
+      for (int i = 0; i < DPL; ++i)
+        if (lane + 32 * i < HD) out[((size_t)(t0 + p / G) * H + kvh * G + p % G) * HD + lane + 32 * i] = o[a][i] / l[a];
+    }
+    return;
+  }
+  const int t = t0;
+#pragma unroll
+  for (int a = 0; a < PPW; ++a) {
+    const int g = warp + W * a;
+    if (g >= G || split >= se) break;
+    float* part = aprc_attn_partial(ws, H, HD, S, T, t, kvh * G + g, split);
+#pragma unroll
+    for (int i = 0; i < DPL; ++i)
+      if (lane + 32 * i < HD) part[2 + lane + 32 * i] = o[a][i];
+    if (lane == 0) part[0] = m[a], part[1] = l[a];
+  }
+  aprc_threadfence();
+  aprc_sync();
+  APRC_SHARED unsigned last;
+  if (threadIdx.x == 0) last = aprc_atomic_add(aprc_attn_counter(ws, KVH, t, kvh), 1u) == S - 1;
+  aprc_sync();
+  if (!last) return;
+  aprc_threadfence();
+  for (int g = warp; g < G; g += W) {  // the last block combines the partials of each head, lane s split s
+    const int h = kvh * G + g;
+    const float* all = aprc_attn_partial(ws, H, HD, S, T, t, h, 0);
+    const float ms = lane < se ? aprc_ldcg(all + lane * (HD + 2)) : APRC_NEG_INF;
+    const float ls = lane < se ? aprc_ldcg(all + lane * (HD + 2) + 1) : 0.f;
+    const float M = aprc_warp_max(ms);
+    const float w = lane < se ? expf(ms - M) : 0.f;
+    const float lsum = aprc_warp_sum(w * ls);
+    float acc[DPL];
+#pragma unroll
+    for (int i = 0; i < DPL; ++i) acc[i] = 0.f;
+    for (int s0 = 0; s0 < se; s0 += 8) {  // 8 splits' loads in flight before their sums
+      float pv[8][DPL];
+#pragma unroll
+      for (int b = 0; b < 8; ++b)
+#pragma unroll
+        for (int i = 0; i < DPL; ++i)
+          pv[b][i] = s0 + b < se && lane + 32 * i < HD ? aprc_ldcg(all + (s0 + b) * (HD + 2) + 2 + lane + 32 * i) : 0.f;
+#pragma unroll
+      for (int b = 0; b < 8; ++b) {
+        const float wsp = aprc_shfl(w, (s0 + b) & 31);  // lanes >= se carry w = 0
+#pragma unroll
+        for (int i = 0; i < DPL; ++i) acc[i] = fmaf(wsp, pv[b][i], acc[i]);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < DPL; ++i)
+      if (lane + 32 * i < HD) out[((size_t)t * H + h) * HD + lane + 32 * i] = acc[i] / lsum;
+  }
+  if (threadIdx.x == 0) *aprc_attn_counter(ws, KVH, t, kvh) = 0u;
+}
+
+// ---- embedding -----------------------------------------------------------------------------------------
+template <class B, void (*F)(const B*, float*), int QK>
+APRC_DEV void aprc_embed_blocks(const void* table, int id, int H, float* out) {
+  const int nb = H / QK;
+  for (int b = threadIdx.x; b < nb; b += blockDim.x)
+    F((const B*)((const unsigned char*)table + ((size_t)id * nb + b) * sizeof(B)), out + (size_t)b * QK);
+}
+
+template <class W>
+APRC_DEV void aprc_embed_chunks(const W& w, int id, int H, float* out) {
+  for (int c = threadIdx.x; c < H / W::CW; c += blockDim.x) w.values(w.load(id, c), out + (size_t)c * W::CW);
+}
