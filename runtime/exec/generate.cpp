@@ -28,6 +28,10 @@ GenerateResult generate(LanguageModel& model, const Tokenizer& tokenizer, std::s
   result.prefill_seconds = seconds_since(start);
   start = std::chrono::steady_clock::now();
   for (;;) {
+    if (options.max_new_tokens >= 0 && static_cast<int64_t>(result.tokens.size()) >= options.max_new_tokens) {
+      result.stop = GenerateStop::Length;  // checked first: -n 0 prefills and generates nothing
+      break;
+    }
     if (interrupted()) {
       result.stop = GenerateStop::Interrupted;
       break;
@@ -40,7 +44,7 @@ GenerateResult generate(LanguageModel& model, const Tokenizer& tokenizer, std::s
     result.tokens.push_back(id);
     emit(text.push(id));
     if (options.max_new_tokens >= 0 && static_cast<int64_t>(result.tokens.size()) >= options.max_new_tokens) {
-      result.stop = GenerateStop::Length;
+      result.stop = GenerateStop::Length;  // before decode(): the last token needs no logits
       break;
     }
     if (model.position() >= model.context()) {

@@ -96,6 +96,15 @@ TEST(Generate, StopsAtTheTokenLimit) {
   EXPECT_EQ(model.position(), 2 + 3);
 }
 
+TEST(Generate, ALimitOfZeroGeneratesNothing) {
+  ScriptedModel model(bytes_of("abcdef"), 64);
+  Generated r = run(model, 0);
+  EXPECT_EQ(r.text(), "");
+  EXPECT_TRUE(r.result.tokens.empty());
+  EXPECT_EQ(r.result.stop, GenerateStop::Length);
+  EXPECT_EQ(model.position(), 2);  // the prompt only
+}
+
 TEST(Generate, EmitsOnlyWholeCharacters) {
   const std::string text = "h\xC3\xA9\xE2\x82\xAC!";  // "hé€!": characters of 1, 2, 3 and 1 bytes
   ScriptedModel model(bytes_of(text), 64);
