@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -17,10 +18,12 @@
 
 namespace aprc::testing {
 
-// A plan file under the test's temporary directory, removed afterwards.
+// A plan file under the test's temporary directory, removed afterwards; the process id in its name
+// keeps two test runs at once (two build trees, ctest -j) off each other's files.
 struct TempPlan {
   std::filesystem::path path;
-  explicit TempPlan(const std::string& name) : path(std::filesystem::path(::testing::TempDir()) / (name + ".plan")) {}
+  explicit TempPlan(const std::string& name)
+      : path(std::filesystem::path(::testing::TempDir()) / (name + "-" + std::to_string(::getpid()) + ".plan")) {}
   ~TempPlan() { std::filesystem::remove(path); }
 };
 
