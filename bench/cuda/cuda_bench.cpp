@@ -1,8 +1,9 @@
 // aprc_cuda_bench: batch-1 prefill and decode of a synthetic Qwen2.5 model (Q4_K_M-style weights) on the
 // CUDA engine, with the card's copy bandwidth measured in the same run and decode's fraction of it.
 //
-//   aprc_cuda_bench --write-module FILE [--model M] [--prompt-len P]   compile the kernels here (NVRTC)
-//   aprc_cuda_bench --module FILE [--model M] [--prompt-len P] [--gen G] [--json]   run on a GPU
+//   aprc_cuda_bench --write-module FILE [--model M] [--prompt-len P] [--weights fp8]   compile the kernels here (NVRTC)
+//   aprc_cuda_bench --module FILE [--model M] [--prompt-len P] [--gen G] [--weights fp8] [--json]   run on a GPU
+// --weights fp8: every linear weight fp8e4m3 per channel, prefill on the FP8 tensor cores (synthetic.h).
 //
 // Decode is timed end to end per token (ids and scalar upload, graph replay, logits download), in three
 // launch modes: graph with programmatic dependent launch (the default), graph without it, and plain
@@ -30,7 +31,7 @@ namespace {
 struct Args {
   std::string model = "qwen2.5-7b", module, write_module;
   int64_t prompt_len = 512, gen = 128;
-  bool json = false, verbose = false;
+  bool json = false, verbose = false, fp8 = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -48,6 +49,11 @@ Args parse(int argc, char** argv) {
     else if (s == "--gen") a.gen = std::stoll(value());
     else if (s == "--json") a.json = true;
     else if (s == "--verbose") a.verbose = true;
+    else if (s == "--weights") {
+      const std::string w = value();
+      if (w != "fp8" && w != "q4_k_m") throw_bad_input("aprc_cuda_bench: --weights takes q4_k_m (the default) or fp8");
+      a.fp8 = w == "fp8";
+    }
     else throw_bad_input("aprc_cuda_bench: unknown option " + s);
   }
   if (a.prompt_len < 1 || a.gen < 1) throw_bad_input("aprc_cuda_bench: --prompt-len and --gen must be positive");
@@ -94,7 +100,8 @@ double time_decode(Engine& e, int64_t& pos, int64_t n, std::vector<float>& logit
 
 int main(int argc, char** argv) try {
   const Args args = parse(argc, argv);
-  const synthetic::Config cfg = synthetic::config(args.model);
+  synthetic::Config cfg = synthetic::config(args.model);
+  cfg.fp8 = args.fp8;
 
   if (!args.write_module.empty()) {
     const synthetic::Model m = synthetic::build(cfg, args.prompt_len, 1, false);
@@ -222,7 +229,9 @@ int main(int argc, char** argv) try {
   for (double s : prof) prof_total += s;
 
   printf("device: %s\n", device.c_str());
-  printf("model: synthetic %s (Q4_K_M-style), %.2f GB of weights read per decoded token\n", cfg.name.c_str(), wbytes / 1e9);
+  const char* weights_kind = cfg.fp8 ? "fp8e4m3 per channel, FP8 tensor-core prefill" : "Q4_K_M-style";
+  printf("model: synthetic %s (%s), %.2f GB of weights read per decoded token\n", cfg.name.c_str(), weights_kind,
+         wbytes / 1e9);
   printf("setup: weights generated in %.1f s, engine loaded in %.1f s, %.2f GB on the device\n", gen_s, load_s,
          e.device_bytes() / 1e9);
   printf("copy bandwidth (device-to-device, read+write): %.0f GB/s\n", bw);
@@ -251,9 +260,10 @@ int main(int argc, char** argv) try {
   if (args.json)
     printf("\n{\"prefill_tok_s\": %.1f, \"decode_tok_s\": %.2f, \"weight_bytes_per_token\": %.0f, \"mem_bandwidth_gbs\": %.1f, "
            "\"decode_bandwidth_fraction\": %.4f, \"peak_rss_mb\": null, \"device\": \"%s\", \"engine\": \"cuda\", "
-           "\"model\": \"synthetic %s\", \"prompt_len\": %lld, \"gen\": %lld, \"decode_tok_s_no_pdl\": %.2f}\n",
+           "\"model\": \"synthetic %s\", \"weights\": \"%s\", \"prompt_len\": %lld, \"gen\": %lld, "
+           "\"decode_tok_s_no_pdl\": %.2f}\n",
            args.prompt_len / prefill_s, decode_tok_s, wbytes, bw, fraction, device.c_str(), cfg.name.c_str(),
-           (long long)args.prompt_len, (long long)args.gen, 1.0 / dec_graph);
+           cfg.fp8 ? "fp8" : "q4_k_m", (long long)args.prompt_len, (long long)args.gen, 1.0 / dec_graph);
   return finite ? 0 : 1;
 } catch (const Error& err) {
   fprintf(stderr, "%s\n", err.what());

@@ -60,6 +60,9 @@ Step step(const KernelSpec& spec, std::vector<Arg> args, const std::string& op, 
           Expr rows = Expr::tokens()) {
   Step s;
   s.spec = spec;
+  // Prefill linears with fp8 weights take per-token fp8 activations (decode keeps f32 ones).
+  s.spec.fp8_activations = spec.kind == KernelKind::Linear && max_tokens > 1 && !spec.weights.empty() &&
+                           spec.weights[0].dtype == DType::FP8_E4M3;
   s.args = std::move(args);
   s.scalars = {rows};
   s.outputs.push_back({op, static_cast<int>(s.args.size()) - 1, 0, 0, 0, rows});
@@ -74,6 +77,8 @@ Model build(const Config& cfg, int64_t prefill_tokens, uint64_t seed, bool gener
   m.cfg = cfg;
   Builder b{m};
   const int64_t H = cfg.hidden, I = cfg.intermediate, QD = cfg.heads * cfg.head_dim, KD = cfg.kv_heads * cfg.head_dim;
+  // The dtype of a linear weight of `cols` columns that Q4_K_M would store as `want`.
+  auto linear_type = [&](DType want, int64_t cols) { return cfg.fp8 ? DType::FP8_E4M3 : q4km_type(want, cols); };
   const int64_t embd = b.add("token_embd", q4km_type(DType::Q4_K, H), cfg.vocab, H);
   struct Layer {
     int64_t attn_norm, q, k, v, bq, bk, bv, o, mlp_norm, gate, up, down;
@@ -86,21 +91,21 @@ Model build(const Config& cfg, int64_t prefill_tokens, uint64_t seed, bool gener
     const std::string p = "layers." + std::to_string(l) + ".";
     Layer y;
     y.attn_norm = b.vec(p + "attn_norm", H);
-    y.q = b.add(p + "attn.q_proj", q4km_type(DType::Q4_K, H), QD, H);
-    y.k = b.add(p + "attn.k_proj", q4km_type(DType::Q4_K, H), KD, H);
-    y.v = b.add(p + "attn.v_proj", q4km_type(more ? DType::Q6_K : DType::Q4_K, H), KD, H);
+    y.q = b.add(p + "attn.q_proj", linear_type(DType::Q4_K, H), QD, H);
+    y.k = b.add(p + "attn.k_proj", linear_type(DType::Q4_K, H), KD, H);
+    y.v = b.add(p + "attn.v_proj", linear_type(more ? DType::Q6_K : DType::Q4_K, H), KD, H);
     y.bq = b.vec(p + "attn.q_bias", QD);
     y.bk = b.vec(p + "attn.k_bias", KD);
     y.bv = b.vec(p + "attn.v_bias", KD);
-    y.o = b.add(p + "attn.o_proj", q4km_type(DType::Q4_K, QD), H, QD);
+    y.o = b.add(p + "attn.o_proj", linear_type(DType::Q4_K, QD), H, QD);
     y.mlp_norm = b.vec(p + "mlp_norm", H);
-    y.gate = b.add(p + "mlp.gate_proj", q4km_type(DType::Q4_K, H), I, H);
-    y.up = b.add(p + "mlp.up_proj", q4km_type(DType::Q4_K, H), I, H);
-    y.down = b.add(p + "mlp.down_proj", q4km_type(more ? DType::Q6_K : DType::Q4_K, I), H, I);
+    y.gate = b.add(p + "mlp.gate_proj", linear_type(DType::Q4_K, H), I, H);
+    y.up = b.add(p + "mlp.up_proj", linear_type(DType::Q4_K, H), I, H);
+    y.down = b.add(p + "mlp.down_proj", linear_type(more ? DType::Q6_K : DType::Q4_K, I), H, I);
     L.push_back(y);
   }
   const int64_t final_norm = b.vec("final_norm", H);
-  const int64_t output = cfg.tied ? embd : b.add("output", q4km_type(DType::Q6_K, H), cfg.vocab, H);
+  const int64_t output = cfg.tied ? embd : b.add("output", linear_type(DType::Q6_K, H), cfg.vocab, H);
   m.kv = {cfg.layers, cfg.kv_heads, cfg.head_dim, DType::F32};
 
   for (size_t i = 0; i < m.weights.size(); ++i)

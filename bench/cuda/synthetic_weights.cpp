@@ -1,9 +1,11 @@
 #include "synthetic_weights.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "aprc/error.h"
+#include "aprc/formats/blocks.h"
 
 namespace aprc::cuda::synthetic {
 
@@ -47,14 +49,39 @@ struct SplitMix {
 
 void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
+// fp8e4m3: row r holds values in [-m_r, m_r) with m_r in [0.25, 1), cast with scale max|row| / 448
+// (or max|tensor| / 448), then the f32 scales (formats.h).
+std::vector<uint8_t> random_fp8(int64_t rows, int64_t cols, ScaleGranularity g, SplitMix& rng) {
+  std::vector<float> v(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float m = 0.25f + 0.75f * rng.unit();
+    for (int64_t c = 0; c < cols; ++c) v[r * cols + c] = m * (2 * rng.unit() - 1);
+  }
+  const bool per_channel = g == ScaleGranularity::PerChannel;
+  std::vector<float> scales(static_cast<size_t>(per_channel ? rows : 1), 0.f);
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    float& s = scales[per_channel ? i / cols : 0];
+    s = std::max(s, std::fabs(v[i]));
+  }
+  for (float& s : scales) s /= 448.f;
+  std::vector<uint8_t> out(static_cast<size_t>(rows * cols) + 4 * scales.size());
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const float s = scales[per_channel ? i / cols : 0];
+    out[i] = aprc_f32_to_fp8e4m3(v[i] * (1.f / s));
+  }
+  std::memcpy(out.data() + rows * cols, scales.data(), 4 * scales.size());
+  return out;
+}
+
 }  // namespace
 
-std::vector<uint8_t> random_row_major(DType dtype, int64_t rows, int64_t cols, uint64_t seed) {
+std::vector<uint8_t> random_row_major(DType dtype, int64_t rows, int64_t cols, uint64_t seed, ScaleGranularity scales) {
   const int64_t shape[2] = {rows, cols};
-  const auto size = tensor_bytes(dtype, shape);
+  const auto size = tensor_bytes(dtype, shape, scales);
   if (!size) throw_internal(std::string("random_row_major: bad shape for ") + dtype_name(dtype));
-  std::vector<uint8_t> out(*size);
   SplitMix rng{seed};
+  if (dtype == DType::FP8_E4M3) return random_fp8(rows, cols, scales, rng);
+  std::vector<uint8_t> out(*size);
   size_t i = 0;
   for (; i + 8 <= out.size(); i += 8) {
     const uint64_t v = rng.next();

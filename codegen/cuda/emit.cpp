@@ -69,6 +69,10 @@ std::string adapter(const KernelSpec& spec, const WeightDesc& w) {
     case WeightLayout::CudaQ8_0: return "aprc_w_q8_0";
     case WeightLayout::CudaQ5_0: return "aprc_w_q5_0";
     case WeightLayout::RowMajor: {
+      if (w.dtype == DType::FP8_E4M3) {  // fp8.cuh: 16-byte chunks of codes
+        if (w.cols % 16 != 0) unsupported(spec, "fp8 weights need rows of a multiple of 16");
+        return std::string("aprc_w_fp8<") + (w.scales == ScaleGranularity::PerChannel ? "true" : "false") + ">";
+      }
       const int q = w.dtype == DType::Q4_K ? 0 : w.dtype == DType::Q5_K ? 1 : w.dtype == DType::Q6_K ? 2 :
                     w.dtype == DType::Q8_0 ? 3 : w.dtype == DType::Q5_0 ? 4 : w.dtype == DType::AprQ4 ? 5 : -1;
       if (q >= 0) return "aprc_w_rowq<" + std::to_string(q) + ">";
@@ -93,7 +97,7 @@ bool mma_capable(const WeightDesc& w) {
     case WeightLayout::CudaQ5_0:
       return w.cols % 32 == 0;
     case WeightLayout::RowMajor:
-      return w.dtype == DType::BF16 && w.cols % 32 == 0;
+      return (w.dtype == DType::BF16 || w.dtype == DType::FP8_E4M3) && w.cols % 32 == 0;
     default:
       return false;
   }
@@ -103,6 +107,7 @@ int chunk_width(const WeightDesc& w) {
   switch (w.layout) {
     case WeightLayout::CudaQ8_0: return 16;
     case WeightLayout::RowMajor:
+      if (w.dtype == DType::FP8_E4M3) return 16;
       if (format_info(w.dtype).block_weights > 1) return 32;  // aprc_w_rowq: a sub-block
       if (w.dtype == DType::F32) return w.cols % 4 == 0 ? 4 : 1;
       return w.cols % 8 == 0 ? 8 : 1;
@@ -310,30 +315,40 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
   return k;
 }
 
-// Prefill: grid.x = token tiles of 64, grid.y = 64-row tiles of every output group in turn.
-Kernel emit_linear_tiled(const KernelSpec& spec, const std::string& name, bool mma) {
+// Rows of one prefill tile and threads of its block: aprc_fp8_mma_tile (fp8.cuh) covers 128 rows with
+// 8 warps, aprc_mma_tile 64 with 4, aprc_simt_tile 64 with 8.
+int64_t tile_rows(Variant v) { return v == Variant::Fp8Mma ? 128 : 64; }
+int tile_threads(Variant v) { return v == Variant::Mma ? 128 : 256; }
+
+// Prefill: grid.x = token tiles of 64, grid.y = tile_rows tiles of every output group in turn. The
+// variant picks the tile: aprc_mma_tile, aprc_fp8_mma_tile (fp8.cuh) or aprc_simt_tile.
+Kernel emit_linear_tiled(const KernelSpec& spec, const std::string& name, Variant variant) {
   const LinearShape s = linear_shape(spec);
-  Kernel k{name, mma ? 128 : 256, linear_params(spec, s), ""};
+  const bool mma = variant == Variant::Mma, fp8 = variant == Variant::Fp8Mma;
+  const int64_t rows_per_tile = tile_rows(variant);
+  Kernel k{name, tile_threads(variant), linear_params(spec, s), ""};
   std::ostringstream b;
   b << "  constexpr int K = " << s.K << ";\n"
-    << (mma ? "  APRC_SHARED aprc_mma_smem sm;\n" : "  APRC_SHARED aprc_simt_smem sm;\n")
+    << (mma ? "  APRC_SHARED aprc_mma_smem sm;\n"
+            : fp8 ? "  APRC_SHARED aprc_fp8_smem sm;\n" : "  APRC_SHARED aprc_simt_smem sm;\n")
     << "  const int T = (int)s[0];\n"
     << "  const int m0 = blockIdx.x * 64;\n"
     << "  const int tile = blockIdx.y;\n"
     << "  if (m0 >= T) return;\n"
     << adapters_init(spec, s) << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n";
-  const std::string tile_fn = mma ? "aprc_mma_tile" : "aprc_simt_tile";
+  const std::string tile_fn = mma ? "aprc_mma_tile" : fp8 ? "aprc_fp8_mma_tile" : "aprc_simt_tile";
   const std::string norm = spec.has_norm ? "true" : "false";
   const std::string gamma = spec.has_norm ? "gamma" : "nullptr";
   int64_t base = 0;
   const int groups = s.swiglu ? 1 : s.nw;
   for (int i = 0; i < groups; ++i) {
-    const int64_t tiles = (spec.weights[i].rows + 63) / 64;
+    const int64_t tiles = (spec.weights[i].rows + rows_per_tile - 1) / rows_per_tile;
     const std::string N = num(spec.weights[i].rows), Ti = s.types[i], Wi = "W" + num(i);
     const std::string T1 = s.swiglu ? s.types[1] : Ti, W1 = s.swiglu ? "W1" : Wi;
     b << "  if (tile >= " << base << " && tile < " << base + tiles << ") {  // rows of weight " << i << "\n"
       << "    " << tile_fn << "<" << Ti << ", " << T1 << ", " << (s.swiglu ? 2 : 1) << ", K, " << norm << ", "
-      << s.gamma_elem << ">(" << Wi << ", " << W1 << ", (tile - " << base << ") * 64, " << N << ", x, T, m0, " << gamma
+      << s.gamma_elem << ">(" << Wi << ", " << W1 << ", (tile - " << base << ") * " << rows_per_tile << ", " << N
+      << ", x, T, m0, " << gamma
       << ", " << flt(spec.eps) << ", sm,\n"
       << "        [&](int tok, int row, const float* v) {\n"
       << "          const float v0 = v[0];\n";
@@ -518,7 +533,7 @@ Kernel emit_kernel(const KernelRef& ref) {
   switch (spec.kind) {
     case KernelKind::Linear:
       if (ref.variant == Variant::Gemv) return emit_linear_gemv(spec, ref.name);
-      return emit_linear_tiled(spec, ref.name, ref.variant == Variant::Mma);
+      return emit_linear_tiled(spec, ref.name, ref.variant);
     case KernelKind::Attention:
       return emit_attention(spec, ref.name, ref.variant == Variant::AttnDecode);
     case KernelKind::RmsNorm: return emit_rms_norm(spec, ref.name);
@@ -605,7 +620,7 @@ std::string canonical(const KernelSpec& s) {
   os << '|' << s.has_norm << ';';
   wd(s.norm);
   os << int(s.epilogue) << ';' << s.eps << ';' << s.heads << ';' << s.kv_heads << ';' << s.head_dim << ';' << s.theta
-     << ';' << s.rope << ';' << s.scale << ';' << int(s.cache_dtype) << ';' << s.cols;
+     << ';' << s.rope << ';' << s.scale << ';' << int(s.cache_dtype) << ';' << s.cols << ';' << s.fp8_activations;
   return os.str();
 }
 
@@ -634,6 +649,7 @@ std::string kernel_name(const KernelSpec& spec, Variant variant) {
     if (!spec.biases.empty()) t += "_bias";
     if (spec.epilogue == Epilogue::SwiGLU) t += "_swiglu";
     if (spec.epilogue == Epilogue::Residual) t += "_residual";
+    if (spec.fp8_activations) t += "_fp8act";
   }
   char hash[17];
   snprintf(hash, sizeof hash, "%08x", static_cast<unsigned>(fnv1a(canonical(spec)) & 0xffffffffu));
@@ -643,6 +659,14 @@ std::string kernel_name(const KernelSpec& spec, Variant variant) {
 Variant choose_variant(const KernelSpec& spec, int64_t max_rows) {
   switch (spec.kind) {
     case KernelKind::Linear: {
+      // Per-token fp8 activations change the values, so every step that asks for them gets the FP8
+      // tile, whatever its row count (a prefill's last-row logits too).
+      if (spec.fp8_activations) {
+        for (const auto& w : spec.weights)
+          if (w.dtype != DType::FP8_E4M3 || w.layout != WeightLayout::RowMajor || w.cols % 32 != 0)
+            unsupported(spec, "fp8 activations need fp8 weights (row_major, rows of a multiple of 32)");
+        return Variant::Fp8Mma;
+      }
       if (max_rows <= 1) return Variant::Gemv;
       for (const auto& w : spec.weights)
         if (!mma_capable(w)) return Variant::Simt;
@@ -676,11 +700,11 @@ void assign_cuda_launch(Step& step, int64_t max_tokens) {
         step.shared_bytes = static_cast<int>(g.shared_bytes);
       } else {
         int64_t tiles = 0;
-        for (int i = 0; i < (s.swiglu ? 1 : s.nw); ++i) tiles += (spec.weights[i].rows + 63) / 64;
+        for (int i = 0; i < (s.swiglu ? 1 : s.nw); ++i) tiles += (spec.weights[i].rows + tile_rows(v) - 1) / tile_rows(v);
         step.grid[0] = rows;
         step.grid_divisor[0] = 64;
         step.grid[1] = Expr::lit(tiles);
-        step.block[0] = v == Variant::Mma ? 128 : 256;
+        step.block[0] = tile_threads(v);
       }
       break;
     }

@@ -107,6 +107,9 @@ struct LinearCaseSpec {
   Epilogue epilogue = Epilogue::None;
   std::vector<int64_t> tokens = {};  // T of each call; decode function when max is 1
   int64_t max_tokens = 1;
+  bool fp8_activations = false;  // prefill on the FP8 tensor cores (fp8 weights)
+  ScaleGranularity scales = ScaleGranularity::PerChannel;  // of fp8 weights
+  double tol = 1e-4;
 };
 
 Case linear_case(const LinearCaseSpec& c, uint64_t seed) {
@@ -118,8 +121,10 @@ Case linear_case(const LinearCaseSpec& c, uint64_t seed) {
   spec.has_norm = c.norm;
   spec.epilogue = c.epilogue;
   spec.eps = 1e-5;
+  spec.fp8_activations = c.fp8_activations;
+  cs.tol = c.tol;
   for (size_t i = 0; i < c.formats.size(); ++i) {
-    cs.weights.push_back(make_weight(c.formats[i].first, c.formats[i].second, c.rows[i], c.K, rng));
+    cs.weights.push_back(make_weight(c.formats[i].first, c.formats[i].second, c.rows[i], c.K, rng, c.scales));
     spec.weights.push_back(cs.weights.back().desc);
   }
   const size_t nw = c.formats.size();
@@ -389,6 +394,40 @@ std::vector<Case> build_cases() {
              rq50 = std::make_pair(DType::Q5_0, L::RowMajor);
   both({"linear norm row_major q4_k/q6_k/q5_k", {rq4k, rq6k, rq5k}, {37, 21, 9}, 512, true, false}, 17);
   both({"linear row_major q8_0+q5_0 bias", {rq80, rq50}, {29, 11}, 96, false, true}, 5);
+  // fp8 weights (fp8.cuh): decode gemv and the bf16 tensor-core prefill (exact in bf16: f32-class
+  // accuracy), the generic tile where K is not a multiple of 32, per-tensor scales.
+  const auto fp8 = std::make_pair(DType::FP8_E4M3, L::RowMajor);
+  both({"linear fp8 qkv norm+bias", {fp8, fp8, fp8}, {300, 77, 45}, 512, true, true}, 70);
+  both({"linear fp8 swiglu norm", {fp8, fp8}, {259, 259}, 768, true, false, Epilogue::SwiGLU}, 67);
+  both({"linear fp8 K=48 bias", {fp8}, {37}, 48, false, true}, 11);
+  {
+    LinearCaseSpec c{"linear fp8 per-tensor residual", {fp8}, {129}, 256, false, false, Epilogue::Residual};
+    c.scales = ScaleGranularity::PerTensor;
+    both(c, 33);
+  }
+  // Prefill on the FP8 tensor cores (per-token e4m3 activations), against the reference that
+  // quantizes its activations the same way. Without a norm the codes are the reference's own (only
+  // the order of the f32 sums differs); with one, the f32 norm may round a value to the neighbouring
+  // code now and then, hence the wider bound.
+  auto fp8_prefill = [&](LinearCaseSpec c, int64_t T) {
+    c.name += " prefill fp8 mma";
+    c.fp8_activations = true;
+    c.tokens = {T, 1};
+    c.max_tokens = T + 6;
+    cs.push_back(linear_case(c, seed++));
+  };
+  fp8_prefill({"linear fp8 qkv norm+bias", {fp8, fp8, fp8}, {300, 77, 45}, 512, true, true, Epilogue::None, {}, 1, true,
+               ScaleGranularity::PerChannel, 1e-3},
+              70);
+  fp8_prefill({"linear fp8 swiglu norm", {fp8, fp8}, {259, 259}, 768, true, false, Epilogue::SwiGLU, {}, 1, true,
+               ScaleGranularity::PerChannel, 1e-3},
+              130);
+  fp8_prefill({"linear fp8 residual", {fp8}, {129}, 256, false, false, Epilogue::Residual, {}, 1, true,
+               ScaleGranularity::PerTensor, 1e-4},
+              33);
+  fp8_prefill({"linear fp8", {fp8}, {64}, 96, false, false, Epilogue::None, {}, 1, true,
+               ScaleGranularity::PerChannel, 1e-4},
+              64);
   // Enough rows that the decode kernel puts 4 (then 2) rows on each warp, as it does for real models.
   both({"linear R=4 norm+bias q4_k/q6_k/q8_0", {q4k, q6k, q80}, {8485, 101, 37}, 256, true, true}, 3);
   both({"linear R=2 swiglu q6_k", {q6k, q6k}, {4300, 4300}, 256, true, false, Epilogue::SwiGLU}, 2);
@@ -419,16 +458,22 @@ const std::vector<Case>& cases() {
   return all;
 }
 
-// The tiny synthetic model: the fused schedule of the benchmarks, end to end.
-const synthetic::Model& tiny_model() {
-  static const synthetic::Model m = synthetic::build(synthetic::config("tiny"), 24, 7, true, 2);
-  return m;
+// The tiny synthetic model: the fused schedule of the benchmarks, end to end; with `fp8`, every linear
+// weight fp8e4m3 and the prefill on the FP8 tensor cores (synthetic.h).
+const synthetic::Model& tiny_model(bool fp8 = false) {
+  auto make = [](bool f) {
+    synthetic::Config c = synthetic::config("tiny");
+    c.fp8 = f;
+    return synthetic::build(c, 24, 7, true, 2);
+  };
+  static const synthetic::Model m = make(false), m8 = make(true);
+  return fp8 ? m8 : m;
 }
 
 std::string module_source() {
   std::vector<Function> fns;
   for (const auto& c : cases()) fns.insert(fns.end(), c.functions.begin(), c.functions.end());
-  fns.insert(fns.end(), tiny_model().functions.begin(), tiny_model().functions.end());
+  for (bool fp8 : {false, true}) fns.insert(fns.end(), tiny_model(fp8).functions.begin(), tiny_model(fp8).functions.end());
   return emit_module(kernels_of(fns));
 }
 
@@ -513,7 +558,9 @@ INSTANTIATE_TEST_SUITE_P(Kernels, CudaKernelTest,
                                             ::testing::Range<size_t>(0, cases().size())),
                          case_label);
 
-// A double-precision forward pass of the synthetic model, from its dequantized weights.
+// A double-precision forward pass of the synthetic model, from its dequantized weights. For an fp8
+// model, a prefill (more than one token) quantizes every product's input per token to e4m3 first, as
+// its kernels do.
 class ReferenceModel {
  public:
   explicit ReferenceModel(const synthetic::Model& m) : m_(m), c_(m.cfg) {
@@ -531,6 +578,7 @@ class ReferenceModel {
   std::vector<float> forward(const std::vector<int32_t>& ids) {
     const int64_t T = static_cast<int64_t>(ids.size()), H = c_.hidden, QD = c_.heads * c_.head_dim,
                   KD = c_.kv_heads * c_.head_dim;
+    fp8_act_ = c_.fp8 && T > 1;
     std::vector<float> x;
     for (int32_t id : ids) x.insert(x.end(), w("token_embd").begin() + id * H, w("token_embd").begin() + (id + 1) * H);
     for (int64_t l = 0; l < c_.layers; ++l) {
@@ -563,8 +611,9 @@ class ReferenceModel {
 
  private:
   const std::vector<float>& w(const std::string& name) { return W_[index_.at(name)]; }
-  static std::vector<float> matmul(const std::vector<float>& in, int64_t T, int64_t K, const std::vector<float>& W,
-                                   int64_t N, const std::vector<float>* bias) {
+  std::vector<float> matmul(std::vector<float> in, int64_t T, int64_t K, const std::vector<float>& W, int64_t N,
+                            const std::vector<float>* bias) const {
+    if (fp8_act_) fp8_per_token(in, T, K);
     std::vector<float> out(static_cast<size_t>(T * N));
     for (int64_t t = 0; t < T; ++t)
       for (int64_t n = 0; n < N; ++n) {
@@ -580,13 +629,20 @@ class ReferenceModel {
   std::map<std::string, size_t> index_;
   std::vector<std::vector<float>> keys_, values_;
   int64_t pos_ = 0;
+  bool fp8_act_ = false;
 };
 
-class CudaModelTest : public ::testing::TestWithParam<Backend> {};
+class CudaModelTest : public ::testing::TestWithParam<std::tuple<Backend, bool>> {};
 
 TEST_P(CudaModelTest, SyntheticModelMatchesReferenceForward) {
+  const Backend backend = std::get<0>(GetParam());
+  const bool fp8 = std::get<1>(GetParam());
+  // fp8: the GPU's f32 norm may round an activation to the neighbouring e4m3 code where the
+  // reference's double norm does not, and that difference travels through the layers.
+  const double tol = fp8 ? 1e-2 : 1e-3;
+  const std::string model_name = fp8 ? "tiny fp8 model" : "tiny model";
   std::unique_ptr<Device> dev;
-  if (GetParam() == Backend::Gpu) {
+  if (backend == Backend::Gpu) {
     std::string why;
     if (!cuda_available(&why)) GTEST_SKIP() << "no GPU here: " << why;
     dev = open_cuda_device();
@@ -594,34 +650,38 @@ TEST_P(CudaModelTest, SyntheticModelMatchesReferenceForward) {
     if (const char* s = getenv("APRC_SKIP_EMU"); s && *s == '1') GTEST_SKIP() << "APRC_SKIP_EMU=1";
     dev = std::make_unique<EmuDevice>();
   }
-  const synthetic::Model& m = tiny_model();
+  const synthetic::Model& m = tiny_model(fp8);
   std::vector<std::span<const uint8_t>> ws;
   for (const auto& b : m.bytes) ws.emplace_back(b);
   EngineOptions opt;
   opt.vocab = m.cfg.vocab;
   opt.context = 64;
-  Engine engine(std::move(dev), module_for(GetParam()), m.functions, ws, m.kv, opt);
+  Engine engine(std::move(dev), module_for(backend), m.functions, ws, m.kv, opt);
   ReferenceModel ref(m);
-  const std::string dev_name = GetParam() == Backend::Gpu ? "gpu" : "emu";
+  const std::string dev_name = backend == Backend::Gpu ? "gpu" : "emu";
   std::vector<int32_t> prompt{5, 999, 0, 17, 256, 3, 77, 512, 640, 1, 42};
   std::vector<float> logits;
   engine.run("prefill_last", prompt, 0, 1, &logits);
   double err = rel_error(logits, ref.forward(prompt));
-  table().push_back({dev_name, "tiny model", "prefill 11 tokens, last logits", err, 1e-3});
-  EXPECT_LE(err, 1e-3);
+  table().push_back({dev_name, model_name, "prefill 11 tokens, last logits", err, tol});
+  EXPECT_LE(err, tol);
   int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   for (int i = 0; i < 5; ++i) {
     engine.run("decode", std::vector<int32_t>{next}, 11 + i, 1, &logits);
     err = rel_error(logits, ref.forward({next}));
-    table().push_back({dev_name, "tiny model", "decode pos " + std::to_string(11 + i), err, 1e-3});
-    EXPECT_LE(err, 1e-3) << "decode step " << i;
+    table().push_back({dev_name, model_name, "decode pos " + std::to_string(11 + i), err, tol});
+    EXPECT_LE(err, tol) << "decode step " << i;
     next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
   EXPECT_TRUE(engine.uses_graph("decode"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Model, CudaModelTest, ::testing::Values(Backend::Emu, Backend::Gpu),
-                         [](const ::testing::TestParamInfo<Backend>& i) { return i.param == Backend::Gpu ? "gpu" : "emu"; });
+INSTANTIATE_TEST_SUITE_P(Model, CudaModelTest,
+                         ::testing::Combine(::testing::Values(Backend::Emu, Backend::Gpu), ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<Backend, bool>>& i) {
+                           return std::string(std::get<0>(i.param) == Backend::Gpu ? "gpu" : "emu") +
+                                  (std::get<1>(i.param) ? "_fp8" : "");
+                         });
 
 // The tiny model written as a real plan (PlanWriter, the cuda sections of write_cuda_target), opened
 // through aprc::Engine (open_engine(plan, "cuda"); the emulator through open_cuda_engine).
@@ -678,9 +738,10 @@ std::unique_ptr<aprc::Engine> open_tiny_engine(Backend b, const std::shared_ptr<
 }
 
 TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
+  if (std::get<1>(GetParam())) GTEST_SKIP() << "the tiny plan has no fp8 weights (the fp8 model runs in SyntheticModelMatchesReferenceForward)";
   auto plan = Plan::open(tiny_plan_path());
   std::string why;
-  std::unique_ptr<aprc::Engine> engine = open_tiny_engine(GetParam(), plan, &why);
+  std::unique_ptr<aprc::Engine> engine = open_tiny_engine(std::get<0>(GetParam()), plan, &why);
   if (!engine) GTEST_SKIP() << why;
   EXPECT_EQ(engine->kind(), "cuda");
   EXPECT_EQ(engine->context(), 64);
@@ -692,7 +753,7 @@ TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
   std::vector<float> logits(static_cast<size_t>(tiny_model().cfg.vocab));
   engine->run(*t.function("prefill_last"), prompt, 0, logits.data());
   double err = rel_error(logits, ref.forward(prompt));
-  const std::string dev = GetParam() == Backend::Gpu ? "gpu" : "emu";
+  const std::string dev = std::get<0>(GetParam()) == Backend::Gpu ? "gpu" : "emu";
   table().push_back({dev, "tiny plan via aprc::Engine", "prefill_last 7 tokens", err, 1e-3});
   EXPECT_LE(err, 1e-3);
   for (int i = 0; i < 3; ++i) {
@@ -706,9 +767,10 @@ TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
 
 // With a step observer: every step reported in order, each timed, and outputs readable after it.
 TEST_P(CudaModelTest, StepObserverSeesEveryStep) {
+  if (std::get<1>(GetParam())) GTEST_SKIP() << "the tiny plan has no fp8 weights (the fp8 model runs in SyntheticModelMatchesReferenceForward)";
   auto plan = Plan::open(tiny_plan_path());
   std::string why;
-  std::unique_ptr<aprc::Engine> engine = open_tiny_engine(GetParam(), plan, &why);
+  std::unique_ptr<aprc::Engine> engine = open_tiny_engine(std::get<0>(GetParam()), plan, &why);
   if (!engine) GTEST_SKIP() << why;
   const synthetic::Model& m = tiny_model();
   struct Recorder : StepObserver {
@@ -734,7 +796,7 @@ TEST_P(CudaModelTest, StepObserverSeesEveryStep) {
   engine->run(*t.function("decode"), std::vector<int32_t>{id}, 0, logits.data());
   ASSERT_EQ(rec.seen.size(), t.function("decode")->steps.size());
   for (size_t i = 0; i < rec.seen.size(); ++i) EXPECT_EQ(rec.seen[i], i);
-  if (GetParam() == Backend::Gpu) {
+  if (std::get<0>(GetParam()) == Backend::Gpu) {
     for (double sec : rec.seconds) EXPECT_GT(sec, 0.0);
   }
   std::vector<float> row(static_cast<size_t>(m.cfg.hidden));
@@ -796,6 +858,10 @@ TEST(CudaCodegen, EveryKernelCompilesWithNvrtcForSm90AndPtx) {
   EXPECT_EQ(m.ptx_arch, 90);
   EXPECT_NE(m.ptx.find(".target sm_90"), std::string::npos);
   EXPECT_NE(m.ptx.find("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"), std::string::npos);
+  // The fp8 prefill runs on the FP8 tensor cores with hardware conversions (fp8.cuh).
+  EXPECT_NE(m.ptx.find("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32"), std::string::npos);
+  EXPECT_NE(m.ptx.find("cvt.rn.satfinite.e4m3x2.f32"), std::string::npos);
+  EXPECT_NE(m.ptx.find("cvt.rn.f16x2.e4m3x2"), std::string::npos);
 }
 
 TEST(CudaCodegen, OtherArchitecturesOnRequest) {
@@ -805,6 +871,8 @@ TEST(CudaCodegen, OtherArchitecturesOnRequest) {
   ASSERT_EQ(m.cubins.size(), 2u);
   EXPECT_EQ(m.ptx_arch, 80);
   EXPECT_NE(m.ptx.find(".target sm_80"), std::string::npos);
+  // sm_80 has no FP8 tensor cores: the fp8 tile runs the instruction's shuffle model there.
+  EXPECT_EQ(m.ptx.find(".e4m3"), std::string::npos);
   o.archs = {75};
   EXPECT_THROW(compile_module("", o), Error);
 }

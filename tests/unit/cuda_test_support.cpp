@@ -1,5 +1,6 @@
 #include "cuda_test_support.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -20,8 +21,8 @@ float round_to(DType d, float f) {
   return f;
 }
 
-std::vector<uint8_t> random_weight(DType dtype, int64_t rows, int64_t cols, Rng& rng) {
-  return synthetic::random_row_major(dtype, rows, cols, rng.next());
+std::vector<uint8_t> random_weight(DType dtype, int64_t rows, int64_t cols, Rng& rng, ScaleGranularity scales) {
+  return synthetic::random_row_major(dtype, rows, cols, rng.next(), scales);
 }
 
 FloatVec random_vec(DType dtype, int64_t n, Rng& rng, float lo, float hi) {
@@ -47,14 +48,24 @@ std::vector<float> random_floats(int64_t n, Rng& rng, float amplitude) {
   return v;
 }
 
-TestWeight make_weight(DType dtype, WeightLayout layout, int64_t rows, int64_t cols, Rng& rng) {
+TestWeight make_weight(DType dtype, WeightLayout layout, int64_t rows, int64_t cols, Rng& rng,
+                       ScaleGranularity scales) {
   TestWeight w;
-  w.desc = {dtype, layout, ScaleGranularity::PerChannel, rows, cols};
-  const std::vector<uint8_t> row_major = random_weight(dtype, rows, cols, rng);
-  const TensorView rm{dtype, {rows, cols}, row_major};
+  w.desc = {dtype, layout, scales, rows, cols};
+  const std::vector<uint8_t> row_major = random_weight(dtype, rows, cols, rng, scales);
+  const TensorView rm{dtype, {rows, cols}, row_major, scales};
   w.values = dequantize(rm);
   w.bytes = repack(layout, rm);
   return w;
+}
+
+void fp8_per_token(std::vector<float>& x, int64_t T, int64_t K) {
+  for (int64_t t = 0; t < T; ++t) {
+    float amax = 0;
+    for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[t * K + k]));
+    const float scale = amax / 448.f, inv = scale > 0 ? 1.f / scale : 0.f;
+    for (int64_t k = 0; k < K; ++k) x[t * K + k] = aprc_fp8e4m3_to_f32(aprc_f32_to_fp8e4m3(x[t * K + k] * inv)) * scale;
+  }
 }
 
 double rel_error(const std::vector<float>& got, const std::vector<float>& ref) {
@@ -85,7 +96,8 @@ std::vector<std::vector<float>> ref_linear(const KernelSpec& spec, const std::ve
                                            const std::vector<std::vector<float>>& biases,
                                            const std::vector<float>* residual) {
   const int64_t K = w[0]->desc.cols;
-  const std::vector<float> in = spec.has_norm ? ref_rms_norm(x, T, K, *gamma, spec.eps) : x;
+  std::vector<float> in = spec.has_norm ? ref_rms_norm(x, T, K, *gamma, spec.eps) : x;
+  if (spec.fp8_activations) fp8_per_token(in, T, K);
   std::vector<std::vector<double>> dots;
   for (size_t i = 0; i < w.size(); ++i) {
     const int64_t N = w[i]->desc.rows;

@@ -33,7 +33,8 @@ uint16_t to_bf16(float f);  // round to nearest even
 float round_to(DType d, float f);  // f32 -> d -> f32 (d: f32, f16, bf16)
 
 // Random row_major bytes of a [rows, cols] weight of `dtype`.
-std::vector<uint8_t> random_weight(DType dtype, int64_t rows, int64_t cols, Rng& rng);
+std::vector<uint8_t> random_weight(DType dtype, int64_t rows, int64_t cols, Rng& rng,
+                                   ScaleGranularity scales = ScaleGranularity::PerChannel);
 
 // A 1-D float vector stored as `dtype` (f32/f16/bf16): its bytes and the exact values they hold.
 struct FloatVec {
@@ -50,7 +51,12 @@ struct TestWeight {
   std::vector<uint8_t> bytes;
   std::vector<float> values;  // [rows * cols]
 };
-TestWeight make_weight(DType dtype, WeightLayout layout, int64_t rows, int64_t cols, Rng& rng);
+TestWeight make_weight(DType dtype, WeightLayout layout, int64_t rows, int64_t cols, Rng& rng,
+                       ScaleGranularity scales = ScaleGranularity::PerChannel);
+
+// Dynamic per-token fp8 activations, as the reference interpreter's fp8_per_token: each of the T rows
+// of K values quantized to e4m3 with the scale max|row| / 448, then dequantized in place.
+void fp8_per_token(std::vector<float>& x, int64_t T, int64_t K);
 
 // max |a - b| / max |ref|; +inf if anything is NaN or the sizes differ.
 double rel_error(const std::vector<float>& got, const std::vector<float>& ref);
@@ -58,7 +64,9 @@ double rel_error(const std::vector<float>& got, const std::vector<float>& ref);
 // References (double accumulation).
 std::vector<float> ref_rms_norm(const std::vector<float>& x, int64_t T, int64_t H, const std::vector<float>& gamma,
                                 double eps);
-// outputs of a Linear spec (one vector per output of the kind's argument list)
+// outputs of a Linear spec (one vector per output of the kind's argument list); with
+// spec.fp8_activations, each row of the (normalized) input is first quantized to e4m3 with the scale
+// max|row| / 448, as the reference interpreter's fp8_per_token does
 std::vector<std::vector<float>> ref_linear(const KernelSpec& spec, const std::vector<float>& x, int64_t T,
                                            const std::vector<const TestWeight*>& w, const std::vector<float>* gamma,
                                            const std::vector<std::vector<float>>& biases,

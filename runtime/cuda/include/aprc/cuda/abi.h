@@ -25,6 +25,7 @@ enum class Variant {
   Gemv,         // Linear, matrix-vector: decode (one block per group of rows)
   Mma,          // Linear, matrix-matrix on the tensor cores (bf16 hi/lo activations)
   Simt,         // Linear, matrix-matrix fallback for weights that are not exact in bf16
+  Fp8Mma,       // Linear, matrix-matrix on the FP8 tensor cores: fp8 weights, per-token e4m3 activations
   AttnDecode,   // Attention with the keys split across blocks (split-K), combined by the last block
   AttnPrefill,  // Attention, one warp a query
 };
@@ -35,6 +36,7 @@ inline const char* variant_suffix(Variant v) {
     case Variant::Gemv: return "__gemv";
     case Variant::Mma: return "__mma";
     case Variant::Simt: return "__simt";
+    case Variant::Fp8Mma: return "__fp8mma";
     case Variant::AttnDecode: return "__decode";
     case Variant::AttnPrefill: return "__prefill";
   }
@@ -42,7 +44,7 @@ inline const char* variant_suffix(Variant v) {
 }
 
 inline Variant variant_of(std::string_view kernel_name) {
-  for (Variant v : {Variant::Gemv, Variant::Mma, Variant::Simt, Variant::AttnDecode, Variant::AttnPrefill}) {
+  for (Variant v : {Variant::Gemv, Variant::Mma, Variant::Simt, Variant::Fp8Mma, Variant::AttnDecode, Variant::AttnPrefill}) {
     const std::string_view s = variant_suffix(v);
     if (kernel_name.size() > s.size() && kernel_name.substr(kernel_name.size() - s.size()) == s) return v;
   }
