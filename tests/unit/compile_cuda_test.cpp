@@ -49,8 +49,10 @@ void expect_cuda_sections(const Plan& plan) {
 }
 
 // Compiles for `targets`; false (the test skips) where this aprc has no NVRTC.
-bool compile(const Model& model, const fs::path& path, const std::string& targets, int64_t max_tokens) {
+bool compile(const Model& model, const fs::path& path, const std::string& targets, int64_t max_tokens,
+             const std::string& weight_pipeline = "") {
   codegen::CompileOptions options;
+  options.weight_pipeline = weight_pipeline;
   options.targets = codegen::parse_targets(targets);
   options.max_tokens = max_tokens;
   try {
@@ -64,7 +66,8 @@ bool compile(const Model& model, const fs::path& path, const std::string& target
 
 // The plan's cuda schedules on the emulator (or the GPU): every position's logits of `ids` (prefill in
 // chunks of max_tokens, then decode of the last two tokens) against the interpreter; the largest error.
-double cuda_vs_interpreter(const fs::path& path, const Model& model, const std::vector<int32_t>& ids, bool gpu) {
+double cuda_vs_interpreter(const fs::path& path, const Model& model, const std::vector<int32_t>& ids, bool gpu,
+                           const std::string& weight_pipeline = "") {
   auto plan = Plan::open(path.string());
   EngineOptions eo;
   eo.context = 64;
@@ -77,7 +80,7 @@ double cuda_vs_interpreter(const fs::path& path, const Model& model, const std::
     const std::span<const float> row = session.decode(ids[i]);
     got.insert(got.end(), row.begin(), row.end());
   }
-  return testing::error_vs_interpreter(got, model, ids);
+  return testing::error_vs_interpreter(got, model, ids, weight_pipeline);
 }
 
 bool skip_emulator() {
@@ -103,6 +106,27 @@ TEST(CompileCuda, PlanForCpuAndCudaRunsLikeTheInterpreter) {
   const double err = cuda_vs_interpreter(plan.path, m->model, ids, false);
   std::printf("test model, cuda plan on the emulator: largest relative error %.3g\n", err);
   EXPECT_LE(err, 1e-3);
+}
+
+// --weights fp8 for cuda: the cuda schedules on the emulator against the interpreter on the cast
+// module: fp8 weights read by the decode GEMV and the bf16 tensor-core prefill (exact), and with
+// per-token activations the FP8 tensor-core tile (e4m3 rounding is discontinuous, so an ulp of
+// difference in a normalized activation may move it by a step: 0.1, as for the CPU plans).
+TEST(CompileCuda, Fp8PlanRunsLikeTheInterpreter) {
+  const auto m = testing::make_test_model(testing::TestModelSpec{});
+  const std::vector<int32_t> ids = testing::random_token_ids(11, 301, 6);
+  for (const auto& [pipeline, tol] : {std::pair{"aprc-cast-fp8{ops=all granularity=per_channel}", 1e-3},
+                                      {"aprc-cast-fp8{ops=mlp,logits granularity=per_tensor}", 1e-3},
+                                      {"aprc-cast-fp8{ops=all granularity=per_channel per-token-activations=1}", 0.1}}) {
+    SCOPED_TRACE(pipeline);
+    TempPlan plan("fp8-cuda");
+    if (!compile(m->model, plan.path, "cuda", 5, pipeline)) GTEST_SKIP() << "this aprc was built without the CUDA toolkit";
+    expect_cuda_sections(*Plan::open(plan.path.string()));
+    if (skip_emulator()) GTEST_SKIP() << "APRC_SKIP_EMU=1";
+    const double err = cuda_vs_interpreter(plan.path, m->model, ids, false, pipeline);
+    std::printf("test model, %s, cuda plan on the emulator: largest relative error %.3g\n", pipeline, err);
+    EXPECT_LE(err, tol);
+  }
 }
 
 // The CI check: the fixture compiled --target cuda holds sm_90 cubin and PTX, and its tied
