@@ -195,10 +195,13 @@ std::string store_stmt(const KernelSpec& spec, const LinearShape& s, int i, cons
   return indent + "o" + num(i) + "[" + at + "] = v0" + bias_term(spec, s, i, "row") + ";\n";
 }
 
-constexpr int64_t kGemvMaxBlocks = 264;
+// One persistent block of 16 warps an SM of a 132-SM part (the register file holds one such block at
+// 128 registers a thread): each SM stages and quantizes x once (two blocks an SM did it twice; for
+// the 18944-wide down projection that was a tenth of the kernel's time, H100 run 10).
+constexpr int64_t kGemvMaxBlocks = 132;
 
 struct GemvPlan {
-  int warps = 8, R = 4, U = 2;
+  int warps = 16, R = 4, U = 2;
   std::vector<int64_t> tasks;  // per output group (one per weight; one for SwiGLU)
   int64_t total_tasks = 0, blocks = 0;
   bool intx = false, floatx = false;  // which activation forms the weights read
@@ -218,10 +221,11 @@ GemvPlan gemv_plan(const KernelSpec& spec, const LinearShape& s) {
   g.R = s.swiglu ? 2 : 4;
   while (g.R > 2 && count(g.R) < 2 * kGemvMaxBlocks * g.warps) g.R /= 2;
   if (count(2) < kGemvMaxBlocks * g.warps / 4) g.R = 1;
-  g.U = g.R == 4 || s.swiglu ? 2 : 4;  // about 8 chunk loads in flight a lane
+  // 4-8 chunk loads in flight a lane: U = 2 with R = 2 beat U = 4 (fewer registers, H100 run 10)
+  g.U = g.R == 1 ? 4 : 2;
   for (int i = 0; i < groups; ++i) g.tasks.push_back((spec.weights[i].rows + g.R - 1) / g.R);
   g.total_tasks = count(g.R);
-  // Persistent blocks (two per SM of a 132-SM part) walk the tasks, so each stages x once.
+  // Persistent blocks (one per SM of a 132-SM part) walk the tasks, so each stages x once.
   g.blocks = std::min<int64_t>((g.total_tasks + g.warps - 1) / g.warps, kGemvMaxBlocks);
   for (const auto& w : spec.weights) (is_intx(w) ? g.intx : g.floatx) = true;
   if (g.intx && s.K % 32 != 0) unsupported(spec, "quantized weights need rows of a multiple of 32");
@@ -234,7 +238,7 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
   const LinearShape s = linear_shape(spec);
   const GemvPlan g = gemv_plan(spec, s);
   Kernel k{name, 32 * g.warps, linear_params(spec, s), ""};
-  k.min_blocks = 2;  // two persistent blocks an SM: the register budget follows
+  k.min_blocks = 1;  // one persistent block an SM: 128 registers a thread
   std::ostringstream b;
   b << "  constexpr int K = " << s.K << ";\n"
     << "  constexpr int R = " << g.R << ", U = " << g.U << ", WARPS = " << g.warps << ";\n"
