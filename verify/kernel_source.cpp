@@ -38,9 +38,24 @@ size_t declaration(std::string_view s, const std::string& name, KernelLanguage l
   return std::string_view::npos;
 }
 
+// A hand-written CUDA kernel (aprc compile --override-kernel NAME=FILE.cu; codegen/cuda/emit.cpp
+// splices it in): the file's text, between the #line directives inside its markers.
+SourceSpan hand_written(std::string_view s, const std::string& name) {
+  const size_t marker = s.find("// ---- hand-written kernel " + name + " (");
+  if (marker == std::string_view::npos) return {};
+  const size_t end_marker = s.find("// ---- end of hand-written kernel " + name + " ----", marker);
+  const size_t first = s.find("\n#line 1 ", marker);
+  if (end_marker == std::string_view::npos || first == std::string_view::npos || first > end_marker) return {};
+  const size_t begin = s.find('\n', first + 1) + 1;
+  const size_t end = s.rfind("#line ", end_marker);
+  return end == std::string_view::npos || end < begin ? SourceSpan{} : SourceSpan{begin, end};
+}
+
 }  // namespace
 
 SourceSpan kernel_definition(std::string_view s, const std::string& name, KernelLanguage language) {
+  if (language == KernelLanguage::Cuda)
+    if (const SourceSpan h = hand_written(s, name); h.found()) return h;
   const size_t at = declaration(s, name, language);
   if (at == std::string_view::npos) return {};
   size_t open;

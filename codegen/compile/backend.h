@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "aprc/codegen/compile.h"
 #include "aprc/plan.h"
@@ -20,6 +21,10 @@ class TargetBackend {
   // the target's description (triple and features, or architectures).
   virtual void generate(PlanTarget& target, PlanWriter& writer, Progress* progress) = 0;
 };
+
+// The text of a hand-written kernel's file (--override-kernel NAME=FILE); Error(BadInput) naming it
+// when it cannot be read.
+std::string read_kernel_file(const std::string& path);
 
 std::unique_ptr<TargetBackend> make_cpu_backend(const CompileOptions& options);
 std::unique_ptr<TargetBackend> make_cuda_backend(const CompileTarget& target, const CompileOptions& options);

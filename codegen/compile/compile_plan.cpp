@@ -2,7 +2,9 @@
 // kernels) -> weights in their target layouts -> the plan.
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <tuple>
 
 #include "aprc/codegen/compile.h"
@@ -88,6 +90,14 @@ std::string with_fault(std::string pipeline, const std::string& pattern) {
 
 }  // namespace
 
+std::string read_kernel_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_bad_input(path + ": cannot read the file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 CompileSummary compile_plan(const Model& model, const std::string& path, const CompileOptions& options,
                             Progress* progress) {
   if (options.targets.empty()) throw_bad_input("aprc compile: no target to compile for");
@@ -98,10 +108,9 @@ CompileSummary compile_plan(const Model& model, const std::string& path, const C
     if (!cpu && !file.ends_with(".cu"))
       throw_bad_input("aprc compile: --override-kernel " + name + "=" + file +
                       ": a kernel file is FILE.mlir (cpu target) or FILE.cu (cuda target)");
-    if (!cpu)  // the cuda code generator takes no hand-written kernels yet
-      throw_bad_input(file + ": the cuda target does not take hand-written kernels in this build");
-    if (std::none_of(options.targets.begin(), options.targets.end(), [](const CompileTarget& t) { return t.backend == Backend::Cpu; }))
-      throw_bad_input(file + ": a cpu kernel, but the plan has no cpu target");
+    const Backend wanted = cpu ? Backend::Cpu : Backend::Cuda;
+    if (std::none_of(options.targets.begin(), options.targets.end(), [&](const CompileTarget& t) { return t.backend == wanted; }))
+      throw_bad_input(file + ": a " + target_name(wanted) + " kernel, but the plan has no " + target_name(wanted) + " target");
   }
   CompileSummary summary;
   Stages stages(summary);

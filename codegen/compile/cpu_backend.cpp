@@ -1,8 +1,6 @@
 // The cpu target: kernels named by their spec, generated through MLIR for this machine's CPU
 // (codegen/cpu), stored as the plan's shared object with the MLIR they came from.
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "aprc/codegen/cpu_codegen.h"
 #include "aprc/error.h"
@@ -11,14 +9,6 @@
 
 namespace aprc::codegen {
 namespace {
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw_bad_input(path + ": cannot read the file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 class CpuBackend final : public TargetBackend {
  public:
@@ -46,7 +36,7 @@ class CpuBackend final : public TargetBackend {
       if (!file.ends_with(".mlir")) continue;  // another target's kernel (FILE.cu)
       if (!distinct.count(name))
         throw_bad_input(file + ": overrides kernel '" + name + "', which the cpu target does not have (aprc kernels PLAN lists them)");
-      compile.overrides[name] = CpuKernelOverride{file, read_text_file(file)};
+      compile.overrides[name] = CpuKernelOverride{file, read_kernel_file(file)};
       target.kernels.push_back(PlanKernel{name, distinct.at(name), {{"override", file}}});
     }
     std::vector<uint8_t> object = compile_cpu_kernels(specs, host, progress, compile);

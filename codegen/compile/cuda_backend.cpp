@@ -8,7 +8,10 @@ namespace {
 
 class CudaBackend final : public TargetBackend {
  public:
-  explicit CudaBackend(const CompileTarget& target) : archs_(target.cuda_archs) {}
+  CudaBackend(const CompileTarget& target, const CompileOptions& options) : archs_(target.cuda_archs) {
+    for (const auto& [name, file] : options.kernel_overrides)
+      if (file.ends_with(".cu")) overrides_[name] = cuda::KernelOverride{file, read_kernel_file(file)};
+  }
 
   std::string lowering_pipeline(int64_t max_tokens) const override {
     return "aprc-lower-cuda{max-tokens=" + std::to_string(max_tokens) + "}";
@@ -21,18 +24,20 @@ class CudaBackend final : public TargetBackend {
     cuda::CompileOptions options;
     options.archs = archs_;
     options.ptx = true;
+    options.overrides = overrides_;
     cuda::write_cuda_target(writer, target, options);
     report(progress, "cuda kernels", 1, 1);
   }
 
  private:
   std::vector<int> archs_;
+  cuda::KernelOverrides overrides_;  // aprc compile --override-kernel NAME=FILE.cu
 };
 
 }  // namespace
 
-std::unique_ptr<TargetBackend> make_cuda_backend(const CompileTarget& target, const CompileOptions&) {
-  return std::make_unique<CudaBackend>(target);
+std::unique_ptr<TargetBackend> make_cuda_backend(const CompileTarget& target, const CompileOptions& options) {
+  return std::make_unique<CudaBackend>(target, options);
 }
 
 }  // namespace aprc::codegen

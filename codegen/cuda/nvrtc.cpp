@@ -6,6 +6,7 @@
 
 #include "aprc/codegen/cuda.h"
 #include "aprc/error.h"
+#include "aprc/verify/cubin_info.h"
 
 namespace aprc::cuda {
 namespace {
@@ -31,6 +32,26 @@ std::string program_log(nvrtcProgram p) {
   return log;
 }
 
+// A compilation that failed in a hand-written kernel's file (its #line directives name the file in
+// NVRTC's messages, "FILE(12): error: ...") is the user's error: the file and its first errors.
+void refuse_broken_override(const std::string& log, const std::string& arch_opt, const KernelOverrides& overrides) {
+  for (const auto& [name, o] : overrides) {
+    std::string errors;
+    for (size_t at = log.find(o.file + "("); at != std::string::npos; at = log.find(o.file + "(", at + 1)) {
+      const size_t eol = log.find('\n', at);
+      const std::string line = log.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
+      if (line.find("error") == std::string::npos) continue;
+      if (errors.size() > 600) {
+        errors += "; ...";
+        break;
+      }
+      errors += (errors.empty() ? "" : "; ") + line.substr(o.file.size());
+    }
+    if (!errors.empty())
+      throw_bad_input(o.file + ": the hand-written kernel " + name + " does not compile (nvrtc " + arch_opt + "): " + errors);
+  }
+}
+
 // Compiles for "-arch=sm_XX" (cubin) or "-arch=compute_XX" (PTX); appends NVRTC's log to `log`.
 std::vector<uint8_t> compile_once(const std::string& source, int arch, bool cubin, const CompileOptions& o,
                                   std::string& log) {
@@ -43,6 +64,7 @@ std::vector<uint8_t> compile_once(const std::string& source, int arch, bool cubi
   const nvrtcResult r = nvrtcCompileProgram(prog.p, static_cast<int>(opts.size()), opts.data());
   const std::string l = program_log(prog.p);
   if (!l.empty()) log += "[" + arch_opt + "]\n" + l + "\n";
+  if (r == NVRTC_ERROR_COMPILATION) refuse_broken_override(l, arch_opt, o.overrides);
   check(r, ("nvrtcCompileProgram " + arch_opt).c_str(), l);
   size_t n = 0;
   std::vector<uint8_t> out;
@@ -69,7 +91,15 @@ CompiledModule compile_module(const std::string& source, const CompileOptions& o
                       " (supported: sm_80, sm_86, sm_87, sm_89, sm_90; newer cards run the PTX)");
   CompiledModule m;
   m.source = source;
-  for (int a : o.archs) m.cubins.emplace_back(a, compile_once(source, a, true, o, m.log));
+  for (int a : o.archs) {
+    m.cubins.emplace_back(a, compile_once(source, a, true, o, m.log));
+    // A hand-written file that compiles but defines no kernel of the name leaves a declaration only.
+    const auto kernels = verify::cubin_resources(m.cubins.back().second, "the cubin for sm_" + std::to_string(a));
+    for (const auto& [name, over] : o.overrides)
+      if (!kernels.count(name))
+        throw_bad_input(over.file + ": defines no kernel " + name + " (APRC_KERNEL void " + name +
+                        "(...) with the generated kernel's parameters; aprc kernels PLAN --kernel " + name + " prints them)");
+  }
   if (o.ptx) {
     m.ptx_arch = *std::min_element(o.archs.begin(), o.archs.end());
     const auto ptx = compile_once(source, m.ptx_arch, false, o, m.log);

@@ -186,6 +186,50 @@ for call, tokens in (("decode", 1), ("prefill", 9)):
             assert k["flops"] > 0 and k["weight_bytes"] > 0, k
 PY
 
+# cuda (where this aprc has NVRTC): aprc kernels shows every cubin kernel's registers, shared memory
+# and spills (ptxas's, recorded at compile time); --override-kernel NAME=FILE.cu puts a hand-written
+# kernel in the plan (aprc kernels shows it and its text), and refuses with exit 2 a file that does
+# not compile or a name no kernel has. (Running and verifying such plans needs a GPU or the emulator:
+# compile_cuda_override_test.)
+if "$aprc" compile --synthetic tiny --target cuda -o "$tmp/cuda.plan" --quiet > /dev/null 2> "$tmp/err"; then
+  "$aprc" kernels "$tmp/cuda.plan" --json > "$tmp/ck.json" || fail "kernels --json of the cuda plan"
+  rope=$(python3 - "$tmp/ck.json" "$tmp/rope.cu" "$tmp/rope-broken.cu" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+(t,) = j["targets"]
+assert t["name"] == "cuda" and t["kernels"], t
+for k in t["kernels"]:
+    r = k["resources"]["sm_90"]
+    assert r["registers"] > 0 and r["spill_store_bytes"] >= 0 and r["spill_load_bytes"] >= 0, (k["name"], r)
+    assert "shared_bytes" in r and "local_bytes" in r, (k["name"], r)
+    assert k["info"]["sm_90"]["spill_store_bytes"] == r["spill_store_bytes"], k["name"]
+(k,) = [k for k in t["kernels"] if k["computes"].startswith("rope:")]
+open(sys.argv[2], "w").write(k["source"].replace("const int t = blockIdx.x;", "const int t = (int)blockIdx.x;"))
+open(sys.argv[3], "w").write(k["source"].replace("const int t = blockIdx.x;", "const int t = blockIdx.x +;"))
+print(k["name"])
+PY
+  ) || fail "aprc kernels --json of the cuda plan: resources"
+  "$aprc" kernels "$tmp/cuda.plan" > "$tmp/ck.txt" || fail "kernels of the cuda plan"
+  grep -q "^    sm_90: .* registers, .* B static shared.*(spills: [0-9]* B stored, [0-9]* B loaded)" "$tmp/ck.txt" ||
+    fail "aprc kernels shows no spills: $(grep -m1 sm_90 "$tmp/ck.txt")"
+  "$aprc" compile --synthetic tiny --target cuda -o "$tmp/cuda-rope.plan" --quiet --override-kernel "$rope=$tmp/rope.cu" > /dev/null ||
+    fail "compile --override-kernel $rope=rope.cu"
+  "$aprc" kernels "$tmp/cuda-rope.plan" --kernel "$rope" > "$tmp/ck.txt" || fail "kernels --kernel $rope of the override"
+  grep -q "hand-written: \"$tmp/rope.cu\"" "$tmp/ck.txt" && grep -q "const int t = (int)blockIdx.x;" "$tmp/ck.txt" ||
+    fail "aprc kernels does not show the cuda override"
+  "$aprc" compile --synthetic tiny --target cuda -o "$tmp/x.plan" --quiet --override-kernel "$rope=$tmp/rope-broken.cu" > /dev/null 2> "$tmp/err"
+  rc=$?
+  [ $rc -eq 2 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -q "^aprc: error: $tmp/rope-broken.cu: the hand-written kernel $rope does not compile" "$tmp/err" ||
+    fail "a cuda override that does not compile: exit $rc, $(cat "$tmp/err")"
+  "$aprc" compile --synthetic tiny --target cuda -o "$tmp/x.plan" --quiet --override-kernel "rope_nothing=$tmp/rope.cu" > /dev/null 2>&1
+  rc=$?
+  [ $rc -eq 2 ] || fail "a cuda override of no kernel: exit $rc"
+elif grep -q "without the CUDA toolkit" "$tmp/err"; then
+  echo "note: this aprc has no NVRTC; the cuda kernel checks are skipped"
+else
+  fail "compile --target cuda: $(cat "$tmp/err")"
+fi
+
 # Bad input: one line, exit 2.
 "$aprc" verify "$tmp/missing.plan" > /dev/null 2> "$tmp/err"
 rc=$?

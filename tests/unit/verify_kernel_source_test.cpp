@@ -37,5 +37,21 @@ TEST(KernelSource, CudaKernelsWithTheirCommentsNotTheirCallers) {
   EXPECT_EQ(text_of(source, "rope_h4_helper", KernelLanguage::Cuda), "");  // a __device__ function is no kernel
 }
 
+// A hand-written kernel (--override-kernel NAME=FILE.cu) is its file's whole text, helpers included,
+// not the generated kernel's declaration before it.
+TEST(KernelSource, HandWrittenCudaKernelsAreTheirFilesText) {
+  const std::string file = "APRC_DEV float twice(float x) { return 2 * x; }\n"
+                           "APRC_KERNEL void norm_8(const float* x, float* out, const aprc_i64* s, unsigned char* ws) {\n"
+                           "  out[0] = twice(x[0]);\n}\n";
+  const std::string source = "APRC_TABLE float t[1] = {0};\n// norm_4\nAPRC_KERNEL void norm_4(const float* x) {\n}\n"
+                             "// ---- hand-written kernel norm_8 (my dir/norm.cu) ----\nAPRC_TABLE float u[1] = {0};\n"
+                             "// norm_8 takes the generated kernel's parameters:\n"
+                             "APRC_KERNEL void norm_8(const float* x, float* out, const aprc_i64* s, unsigned char* ws);\n"
+                             "#line 1 \"my dir/norm.cu\"\n" + file + "#line 11 \"aprc_kernels.cu\"\n"
+                             "// ---- end of hand-written kernel norm_8 ----\n";
+  EXPECT_EQ(text_of(source, "norm_8", KernelLanguage::Cuda), file);
+  EXPECT_EQ(text_of(source, "norm_4", KernelLanguage::Cuda), "// norm_4\nAPRC_KERNEL void norm_4(const float* x) {\n}\n");
+}
+
 }  // namespace
 }  // namespace aprc::verify

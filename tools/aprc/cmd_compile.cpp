@@ -47,8 +47,8 @@ constexpr const char* kUsage =
     "  --inject-fault OP   testing aprc verify: perturb the value of the ops this pattern names (`*` for any\n"
     "                      run of characters, e.g. layers.2.mlp.down_proj), y = x + silu(x); recorded in the plan\n"
     "  --override-kernel NAME=FILE[,NAME=FILE]  replace a generated kernel with a hand-written one of the same\n"
-    "                      signature: FILE.mlir for cpu (start from `aprc kernels PLAN --kernel NAME`); check\n"
-    "                      the plan with aprc verify\n";
+    "                      signature: FILE.mlir for cpu, FILE.cu (CUDA C++) for cuda; start from `aprc kernels\n"
+    "                      PLAN --kernel NAME`; check the plan with aprc verify\n";
 
 void write_text(const std::optional<std::string>& path, const std::string& text) {
   if (!path) {
