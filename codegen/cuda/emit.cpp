@@ -570,6 +570,15 @@ std::string trampoline(const Kernel& k) {
   return t + "(const aprc_i64*)*(void**)p[" + n + "], (unsigned char*)*(void**)p[" + n + " + 1]);\n}\n";
 }
 
+// The arithmetic peak kernels of every module (abi.h; their code is device/peak.cuh).
+std::vector<Kernel> peak_kernels() {
+  std::vector<Kernel> out;
+  for (const auto& [peak, body] : {std::pair{kPeakFp32, "aprc_peak_fma"}, std::pair{kPeakBf16, "aprc_peak_mma<false>"},
+                                   std::pair{kPeakFp8, "aprc_peak_mma<true>"}})
+    out.push_back(Kernel{peak.name, kPeakThreads, {{"float* __restrict__", "out"}}, std::string("  ") + body + "(out, s);\n"});
+  return out;
+}
+
 // The user's kernel where the generated one would be (cuda.h, KernelOverride), after the generated
 // kernel's declaration: under NVRTC (extern "C") a definition with other parameters conflicts with it.
 void splice_override(std::string& src, const Kernel& k, const KernelOverride& o) {
@@ -602,6 +611,11 @@ std::string emit_module(const std::vector<KernelRef>& kernels, const KernelOverr
       splice_override(src, k, o->second);
     else
       src += "// " + ref.name + "\n" + k.decls + signature(k) + " {\n" + k.body + "}\n\n";
+    emitted.push_back(std::move(k));
+  }
+  src += "// ---- arithmetic peaks (aprc bench --per-kernel) ----\n\n";
+  for (Kernel& k : peak_kernels()) {
+    src += signature(k) + " {\n" + k.body + "}\n\n";
     emitted.push_back(std::move(k));
   }
   std::ostringstream tail;  // the emulator's entry points

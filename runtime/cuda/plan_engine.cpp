@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "aprc/cuda/engine.h"
+#include "aprc/cuda/peak.h"
 #include "aprc/error.h"
 #include "aprc/plan_format.h"
 
@@ -78,6 +80,16 @@ class CudaPlanEngine final : public aprc::Engine {
     return b;
   }
 
+  // One measurement gives both (cuda/peak.h): fp32 FMA chains, then the tensor-core instructions.
+  double measure_peak_gflops() override {
+    peaks_ = measure_peaks(engine_->device());
+    return peaks_->fp32_gflops;
+  }
+  TensorPeaks measure_tensor_peaks() override {
+    if (!peaks_) peaks_ = measure_peaks(engine_->device());
+    return {peaks_->bf16_gflops, peaks_->fp8_gflops};
+  }
+
  private:
   std::shared_ptr<const Plan> plan_;
   std::unique_ptr<cuda::Engine> engine_;
@@ -85,6 +97,7 @@ class CudaPlanEngine final : public aprc::Engine {
   std::string device_name_;
   int64_t context_ = 0;
   StepObserver* observer_ = nullptr;
+  std::optional<Peaks> peaks_;  // the last measurement
 };
 
 }  // namespace

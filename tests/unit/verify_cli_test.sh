@@ -184,6 +184,10 @@ for call, tokens in (("decode", 1), ("prefill", 9)):
         assert k["weight_bytes"] + k["cache_bytes"] + k["activation_bytes"] > 0, k
         if k["kind"] == "linear":
             assert k["flops"] > 0 and k["weight_bytes"] > 0, k
+        # On the CPU every kernel is held to the fp32 peak.
+        assert k["peak"] == "fp32" and k["peak_gflops"] == j["peak_gflops"], k
+        assert abs(k["peak_fraction"] - k["gflops"] / j["peak_gflops"]) <= 1e-9 * max(1, k["peak_fraction"]), k
+assert j["tensor_peak_gflops"] == {"bf16_mma": 0, "e4m3_mma": 0}, j["tensor_peak_gflops"]
 PY
 
 # cuda (where this aprc has NVRTC): aprc kernels shows every cubin kernel's registers, shared memory

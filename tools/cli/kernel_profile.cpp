@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 
+#include "aprc/cuda/abi.h"
 #include "aprc/error.h"
 #include "args.h"
 #include "plan_commands.h"
@@ -62,9 +63,11 @@ struct Roofline {
   bool memory = true;  // whether bandwidth (not arithmetic) bounds it
 };
 
-Roofline roofline(const StepCost& c, const PerKernelResult& r) {
+Roofline roofline(const KernelProfile& k, const PerKernelResult& r) {
+  const StepCost& c = k.cost;
+  const double peak = kernel_peak(k.kernel, r).gflops;
   const double mem = r.bandwidth.roofline_gbs > 0 ? c.bytes() / (r.bandwidth.roofline_gbs * 1e9) : 0;
-  const double flop = r.peak_gflops > 0 ? c.flops / (r.peak_gflops * 1e9) : 0;
+  const double flop = peak > 0 ? c.flops / (peak * 1e9) : 0;
   return {std::max(mem, flop), mem >= flop};
 }
 
@@ -78,6 +81,15 @@ std::string time_text(double s) {
 }
 
 }  // namespace
+
+KernelPeak kernel_peak(const std::string& kernel, const PerKernelResult& r) {
+  if (r.engine == "cuda") {
+    const cuda::Variant v = cuda::variant_of(kernel);
+    if (v == cuda::Variant::Mma) return {"bf16 mma", r.tensor_peaks.bf16_gflops};
+    if (v == cuda::Variant::Fp8Mma) return {"e4m3 mma", r.tensor_peaks.fp8_gflops};
+  }
+  return {"fp32", r.peak_gflops};
+}
 
 StepCost step_cost(const Step& step, const PlanManifest& m, int64_t T, int64_t pos) {
   const KernelSpec& s = step.spec;
@@ -207,13 +219,20 @@ PerKernelResult profile_kernels(Engine& engine, const Plan& plan, const PlanTarg
   if (progress) progress("measuring the memory bandwidth and the arithmetic peak");
   r.bandwidth = engine.measure_memory_bandwidth();
   r.peak_gflops = engine.measure_peak_gflops();
+  r.tensor_peaks = engine.measure_tensor_peaks();
   return r;
 }
 
 void print_per_kernel(const PerKernelResult& r, const std::string& plan_path) {
   std::printf("%s on %s: %s\n", plan_path.c_str(), r.engine.c_str(), r.device.c_str());
   std::printf("measured peaks: memory %.2f GB/s (%s); arithmetic ", r.bandwidth.roofline_gbs, r.bandwidth.roofline.c_str());
-  if (r.peak_gflops > 0)
+  if (r.peak_gflops > 0 && r.engine == "cuda") {
+    char fp8[64] = "not measured (before sm_89)";
+    if (r.tensor_peaks.fp8_gflops > 0) std::snprintf(fp8, sizeof fp8, "%.1f", r.tensor_peaks.fp8_gflops);
+    std::printf("fp32 %.1f GFLOP/s (FMA chains on every SM); tensor cores: bf16 mma %.1f, e4m3 mma %s GFLOP/s\n"
+                "(mma.sync chains; the tensor-core prefill tiles are held to the peak of their instruction)\n",
+                r.peak_gflops, r.tensor_peaks.bf16_gflops, fp8);
+  } else if (r.peak_gflops > 0)
     std::printf("%.1f GFLOP/s (the faster of fp32 FMA and bf16 dot-product chains, every thread)\n", r.peak_gflops);
   else
     std::printf("not measured by this engine\n");
@@ -232,20 +251,21 @@ void print_per_kernel(const PerKernelResult& r, const std::string& plan_path) {
     size_t width = 6;
     for (const KernelProfile& k : p->kernels) width = std::max(width, k.kernel.size());
     width = std::min<size_t>(width, 60);
-    std::printf("  %-*s %5s %10s %6s %9s %6s %9s %6s %7s %6s\n", static_cast<int>(width), "kernel", "calls", "time",
-                "share", "GB/s", "of BW", "GFLOP/s", "of pk", "bound", "of RL");
+    std::printf("  %-*s %5s %10s %6s %9s %6s %9s %6s %-8s %7s %6s\n", static_cast<int>(width), "kernel", "calls", "time",
+                "share", "GB/s", "of BW", "GFLOP/s", "of pk", "peak", "bound", "of RL");
     StepCost total;
     double roofline_total = 0;
     std::map<std::string, std::pair<double, double>> by_kind;  // kind -> (seconds, roofline seconds)
     for (const KernelProfile& k : p->kernels) {
-      const Roofline rl = roofline(k.cost, r);
+      const Roofline rl = roofline(k, r);
+      const KernelPeak peak = kernel_peak(k.kernel, r);
       const double gbs = k.seconds > 0 ? k.cost.bytes() / k.seconds / 1e9 : 0;
       const double gflops = k.seconds > 0 ? k.cost.flops / k.seconds / 1e9 : 0;
-      std::printf("  %-*.*s %5d %10s %5.1f%% %9.2f %6.2f %9.2f %6.3f %7s %6.2f\n", static_cast<int>(width),
+      std::printf("  %-*.*s %5d %10s %5.1f%% %9.2f %6.2f %9.2f %6.3f %-8s %7s %6.2f\n", static_cast<int>(width),
                   static_cast<int>(width), k.kernel.c_str(), k.calls, time_text(k.seconds).c_str(),
                   100 * k.seconds / std::max(p->timed_seconds, 1e-12), gbs,
                   r.bandwidth.roofline_gbs > 0 ? gbs / r.bandwidth.roofline_gbs : 0.0, gflops,
-                  r.peak_gflops > 0 ? gflops / r.peak_gflops : 0.0, rl.memory ? "memory" : "compute",
+                  peak.gflops > 0 ? gflops / peak.gflops : 0.0, peak.name, rl.memory ? "memory" : "compute",
                   k.seconds > 0 ? rl.seconds / k.seconds : 0.0);
       total.weight_bytes += k.cost.weight_bytes;
       total.cache_bytes += k.cost.cache_bytes;
@@ -273,7 +293,7 @@ void print_per_kernel(const PerKernelResult& r, const std::string& plan_path) {
     std::printf("  where the time goes: %s\n", where.c_str());
     // The kernels that lose the most time against their roofline.
     std::vector<std::pair<double, std::string>> gaps;
-    for (const KernelProfile& k : p->kernels) gaps.emplace_back(k.seconds - roofline(k.cost, r).seconds, k.kernel);
+    for (const KernelProfile& k : p->kernels) gaps.emplace_back(k.seconds - roofline(k, r).seconds, k.kernel);
     std::sort(gaps.rbegin(), gaps.rend());
     std::string lost;
     for (size_t i = 0; i < std::min<size_t>(3, gaps.size()); ++i)
@@ -286,7 +306,9 @@ nlohmann::json per_kernel_json(const PerKernelResult& r) {
   auto call = [&](const CallProfile& p) {
     nlohmann::json kernels = nlohmann::json::array();
     for (const KernelProfile& k : p.kernels) {
-      const Roofline rl = roofline(k.cost, r);
+      const Roofline rl = roofline(k, r);
+      const KernelPeak peak = kernel_peak(k.kernel, r);
+      const double gflops = k.seconds > 0 ? k.cost.flops / k.seconds / 1e9 : 0.0;
       kernels.push_back({{"kernel", k.kernel},
                          {"kind", kernel_kind_name(k.kind)},
                          {"calls", k.calls},
@@ -296,7 +318,10 @@ nlohmann::json per_kernel_json(const PerKernelResult& r) {
                          {"activation_bytes", k.cost.activation_bytes},
                          {"flops", k.cost.flops},
                          {"gbs", k.seconds > 0 ? k.cost.bytes() / k.seconds / 1e9 : 0.0},
-                         {"gflops", k.seconds > 0 ? k.cost.flops / k.seconds / 1e9 : 0.0},
+                         {"gflops", gflops},
+                         {"peak", peak.name},
+                         {"peak_gflops", peak.gflops},
+                         {"peak_fraction", peak.gflops > 0 ? gflops / peak.gflops : 0.0},
                          {"roofline_seconds", rl.seconds},
                          {"bound", rl.memory ? "memory" : "compute"}});
     }
@@ -308,6 +333,7 @@ nlohmann::json per_kernel_json(const PerKernelResult& r) {
           {"device", r.device},
           {"mem_bandwidth_gbs", r.bandwidth.roofline_gbs},
           {"peak_gflops", r.peak_gflops},
+          {"tensor_peak_gflops", {{"bf16_mma", r.tensor_peaks.bf16_gflops}, {"e4m3_mma", r.tensor_peaks.fp8_gflops}}},
           {"decode", call(r.decode)},
           {"prefill", call(r.prefill)}};
 }

@@ -1,8 +1,9 @@
 // `aprc bench PLAN --per-kernel`: each kernel's time in a decode step (and in one prefill call),
 // timed step by step through the engine's StepObserver (the CPU engine reads a clock around each
 // step; the CUDA engine records events), next to the bytes it must move and the arithmetic it must
-// do, against the memory bandwidth and fp32 peak measured in the same run: a roofline per kernel,
-// and a summary of where the step's time goes.
+// do, against the memory bandwidth and arithmetic peaks measured in the same run (a kernel that runs
+// on the tensor cores against the peak of its instruction, the others against the fp32 peak): a
+// roofline per kernel, and a summary of where the step's time goes.
 #pragma once
 
 #include <cstdint>
@@ -56,13 +57,22 @@ struct PerKernelOptions {
 struct PerKernelResult {
   std::string engine, device;
   MemoryBandwidth bandwidth;
-  double peak_gflops = 0;  // 0: the engine cannot measure it
+  double peak_gflops = 0;  // fp32 (cpu: or bf16 dot products); 0: the engine cannot measure it
+  Engine::TensorPeaks tensor_peaks;  // cuda: the tensor-core instructions' peaks
   CallProfile decode, prefill;
 };
 
 PerKernelResult profile_kernels(Engine& engine, const Plan& plan, const PlanTarget& target,
                                 const PerKernelOptions& options,
                                 const std::function<void(std::string_view)>& progress);
+
+// The arithmetic peak a kernel is held to: "fp32", or on cuda "bf16 mma" / "e4m3 mma" for the
+// tensor-core prefill tiles (their kernel names' variant, aprc/cuda/abi.h); gflops 0 when not measured.
+struct KernelPeak {
+  const char* name;
+  double gflops;
+};
+KernelPeak kernel_peak(const std::string& kernel, const PerKernelResult& r);
 
 void print_per_kernel(const PerKernelResult& r, const std::string& plan_path);
 nlohmann::json per_kernel_json(const PerKernelResult& r);

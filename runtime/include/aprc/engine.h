@@ -98,6 +98,17 @@ class Engine {
   // threads or device, now (about a second); 0 when the engine cannot tell. `aprc bench
   // --per-kernel` holds compute-bound kernels to it.
   virtual double measure_peak_gflops() { return 0; }
+
+  // The peaks of the device's matrix units in GFLOP/s, by the instruction the kernels that use them
+  // run (cuda: bf16 mma.sync m16n8k16 for the Mma prefill tiles, e4m3 mma.sync m16n8k32 for the
+  // Fp8Mma ones, sm_89 and newer), measured now (cuda: by the last measure_peak_gflops, which measures
+  // them too, when there was one); 0 for each the engine cannot tell. `aprc bench
+  // --per-kernel` holds the kernels that run on them to these instead of the fp32 peak.
+  struct TensorPeaks {
+    double bf16_gflops = 0;
+    double fp8_gflops = 0;
+  };
+  virtual TensorPeaks measure_tensor_peaks() { return {}; }
 };
 
 // Opens an engine of `kind` ("cpu" or "cuda") for `plan`. Refuses (Error(BadInput), naming the plan)

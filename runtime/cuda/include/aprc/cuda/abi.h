@@ -65,4 +65,18 @@ inline uint64_t workspace_bytes(const KernelSpec& spec, Variant v, int64_t max_t
 // Values of the scalar slot each kernel reads through `s`.
 constexpr int kScalarSlot = 2;
 
+// The arithmetic peak kernels every generated module has besides the plan's (codegen/cuda/device/
+// peak.cuh; runtime/cuda/peak.h runs them for aprc bench --per-kernel). Each takes (float* out, s, ws)
+// with s[0] = iterations (a multiple of 8), runs in blocks of kPeakThreads, and writes one float a
+// thread; `flops_per_thread_iteration` counts a multiply-add as 2 (an mma.sync's work is shared by
+// its warp's 32 threads).
+struct PeakKernel {
+  const char* name;
+  double flops_per_thread_iteration;
+};
+constexpr int kPeakThreads = 256;
+constexpr PeakKernel kPeakFp32{"aprc_peak_fma_f32", 2.0 * 16};                // 16 FMA chains a thread
+constexpr PeakKernel kPeakBf16{"aprc_peak_mma_bf16", 4 * 2.0 * 16 * 8 * 16 / 32};  // 4 m16n8k16 a warp
+constexpr PeakKernel kPeakFp8{"aprc_peak_mma_e4m3", 4 * 2.0 * 16 * 8 * 32 / 32};   // 4 m16n8k32 a warp
+
 }  // namespace aprc::cuda
