@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -16,19 +17,26 @@ namespace {
 constexpr int kChains = 12;  // independent accumulators: more than FMA latency x FMA ports
 constexpr int64_t kIterations = 1 << 20;  // a chunk of work: about a millisecond
 
+// Adds every lane of the chains' accumulators to *sink: the sums are never 0, which keeps the
+// compiler from removing the loops (measure_peak_gflops checks it).
+template <typename Vec>
+void sink_lanes(const Vec (&acc)[kChains], float* sink) {
+  for (const Vec& v : acc) {
+    float lanes[sizeof(Vec) / sizeof(float)];
+    std::memcpy(lanes, &v, sizeof v);
+    for (float l : lanes) *sink += l;
+  }
+}
+
 #if defined(__x86_64__)
-// Each returns the flops it did; the sum of the lanes feeds the sink so that nothing is removed.
+// Each returns the flops it did.
 __attribute__((target("avx512f"))) double fma512(float seed, float* sink) {
   __m512 acc[kChains];
   for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(seed + static_cast<float>(c));
   const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
   for (int64_t i = 0; i < kIterations; ++i)
     for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], m, a);
-  __m512 s = acc[0];
-  for (int c = 1; c < kChains; ++c) s = _mm512_add_ps(s, acc[c]);
-  float lanes[16];
-  _mm512_storeu_ps(lanes, s);
-  for (float l : lanes) *sink += l;
+  sink_lanes(acc, sink);
   return 2.0 * 16 * kChains * static_cast<double>(kIterations);
 }
 
@@ -40,11 +48,7 @@ __attribute__((target("avx512f,avx512bf16"))) double dot_bf16(float seed, float*
   const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3380);  // 1, ~6e-8
   for (int64_t i = 0; i < kIterations; ++i)
     for (int c = 0; c < kChains; ++c) acc[c] = _mm512_dpbf16_ps(acc[c], a, b);
-  __m512 s = acc[0];
-  for (int c = 1; c < kChains; ++c) s = _mm512_add_ps(s, acc[c]);
-  float lanes[16];
-  _mm512_storeu_ps(lanes, s);
-  for (float l : lanes) *sink += l;
+  sink_lanes(acc, sink);
   return 2.0 * 32 * kChains * static_cast<double>(kIterations);
 }
 
@@ -54,11 +58,7 @@ __attribute__((target("avx2,fma"))) double fma256(float seed, float* sink) {
   const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
   for (int64_t i = 0; i < kIterations; ++i)
     for (int c = 0; c < kChains; ++c) acc[c] = _mm256_fmadd_ps(acc[c], m, a);
-  __m256 s = acc[0];
-  for (int c = 1; c < kChains; ++c) s = _mm256_add_ps(s, acc[c]);
-  float lanes[8];
-  _mm256_storeu_ps(lanes, s);
-  for (float l : lanes) *sink += l;
+  sink_lanes(acc, sink);
   return 2.0 * 8 * kChains * static_cast<double>(kIterations);
 }
 #endif
@@ -71,8 +71,7 @@ double mul_add(float seed, float* sink) {
   for (int64_t i = 0; i < kIterations; ++i)
     for (int c = 0; c < kChains; ++c)
       for (int l = 0; l < 4; ++l) acc[c][l] = acc[c][l] * 0.999999f + 1e-7f;
-  for (int c = 0; c < kChains; ++c)
-    for (int l = 0; l < 4; ++l) *sink += acc[c][l];
+  sink_lanes(acc, sink);
   return 2.0 * 4 * kChains * static_cast<double>(kIterations);
 }
 
