@@ -4,6 +4,7 @@
 
 #include "llvm/ADT/TypeSwitch.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/OpImplementation.h"
@@ -202,17 +203,47 @@ LogicalResult checkProjection(Operation* op, Value input, Value weight, llvm::St
   return success();
 }
 
-// The KV cache a symbol names, or an error naming the op.
-FailureOr<KvCacheOp> lookupCache(Operation* op, FlatSymbolRefAttr cache, SymbolTableCollection& symbols) {
-  auto decl = symbols.lookupNearestSymbolFrom<KvCacheOp>(op, cache);
-  if (!decl) return op->emitOpError() << "'" << cache.getValue() << "' is not an aprc.kv_cache";
-  return decl;
+// What the ops that read or write a cache need of its declaration (aprc.kv_cache, or in a layer
+// function aprc.layer_kv_cache).
+struct CacheGeometry {
+  llvm::StringRef name;
+  int64_t num_kv_heads, head_dim;
+  int64_t rowWidth() const { return num_kv_heads * head_dim; }
+};
+
+template <typename Declaration>
+CacheGeometry geometryOf(Declaration decl) {
+  return {decl.getSymName(), static_cast<int64_t>(decl.getNumKvHeads()), static_cast<int64_t>(decl.getHeadDim())};
 }
 
-LogicalResult checkRowWidth(Operation* op, Value value, llvm::StringRef what, KvCacheOp cache) {
+// The KV cache a symbol names, or an error naming the op. A layer cache is only for the private
+// layer functions (aprc.decoder_layers runs them once per layer).
+FailureOr<CacheGeometry> lookupCache(Operation* op, FlatSymbolRefAttr cache, SymbolTableCollection& symbols) {
+  Operation* decl = symbols.lookupNearestSymbolFrom(op, cache.getAttr());
+  if (auto kv = dyn_cast_or_null<KvCacheOp>(decl))
+    return geometryOf(kv);
+  if (auto layer = dyn_cast_or_null<LayerKvCacheOp>(decl)) {
+    Operation* fn = op->getParentOp();
+    while (fn && !isa<SymbolOpInterface>(fn)) fn = fn->getParentOp();
+    if (!fn || !cast<SymbolOpInterface>(fn).isPrivate())
+      return op->emitOpError() << "'" << cache.getValue() << "' is a per-layer cache (aprc.layer_kv_cache): only "
+                               << "a private layer function that aprc.decoder_layers runs reads it";
+    return geometryOf(layer);
+  }
+  return op->emitOpError() << "'" << cache.getValue() << "' is not an aprc.kv_cache";
+}
+
+LogicalResult checkRowWidth(Operation* op, Value value, llvm::StringRef what, const CacheGeometry& cache) {
   if (colsOf(value) == cache.rowWidth()) return success();
-  return op->emitOpError() << what << " has " << colsOf(value) << " columns but cache '" << cache.getSymName()
-                           << "' holds " << cache.getNumKvHeads() << " kv heads of " << cache.getHeadDim();
+  return op->emitOpError() << what << " has " << colsOf(value) << " columns but cache '" << cache.name << "' holds "
+                           << cache.num_kv_heads << " kv heads of " << cache.head_dim;
+}
+
+LogicalResult checkCacheGeometry(Operation* op, int64_t numKvHeads, int64_t headDim, int64_t maxSeq) {
+  if (numKvHeads <= 0 || headDim <= 0 || maxSeq <= 0)
+    return op->emitOpError() << "num_kv_heads, head_dim and max_seq must be positive";
+  if (headDim % 2 != 0) return op->emitOpError() << "head_dim must be even (rope rotates halves), got " << headDim;
+  return success();
 }
 
 LogicalResult checkKv(Operation* op, Value k, Value v) {
@@ -236,19 +267,80 @@ LogicalResult checkResultNames(Operation* op, ArrayAttr names) {
 // Declarations
 //===-------------------------------------------------------------------------------------------===//
 
-LogicalResult KvCacheOp::verify() {
-  if (getNumKvHeads() <= 0 || getHeadDim() <= 0 || getMaxSeq() <= 0)
-    return emitOpError() << "num_kv_heads, head_dim and max_seq must be positive";
-  if (getHeadDim() % 2 != 0) return emitOpError() << "head_dim must be even (rope rotates halves), got " << getHeadDim();
+LogicalResult KvCacheOp::verify() { return checkCacheGeometry(*this, getNumKvHeads(), getHeadDim(), getMaxSeq()); }
+
+LogicalResult WeightRefOp::verifySymbolUses(SymbolTableCollection& symbols) {
+  Operation* decl = symbols.lookupNearestSymbolFrom(*this, getWeightAttr().getAttr());
+  Type declared;
+  if (auto weight = dyn_cast_or_null<WeightOp>(decl)) {
+    declared = weight.getType();
+  } else if (auto layer = dyn_cast_or_null<LayerWeightOp>(decl)) {
+    auto fn = (*this)->getParentOfType<func::FuncOp>();
+    if (!fn || fn.getSymName() != layer.getFunctionName())
+      return emitOpError() << "'" << getWeight() << "' is a weight of the layer function '@" << layer.getFunctionName()
+                           << "', not of '@" << (fn ? fn.getSymName() : llvm::StringRef("?")) << "'";
+    declared = layer.getType();
+  } else {
+    return emitOpError() << "'" << getWeight() << "' is not an aprc.weight";
+  }
+  if (declared != getResult().getType())
+    return emitOpError() << "result type " << getResult().getType() << " differs from the declared " << declared
+                         << " of '" << getWeight() << "'";
   return success();
 }
 
-LogicalResult WeightRefOp::verifySymbolUses(SymbolTableCollection& symbols) {
-  auto decl = symbols.lookupNearestSymbolFrom<WeightOp>(*this, getWeightAttr());
-  if (!decl) return emitOpError() << "'" << getWeight() << "' is not an aprc.weight";
-  if (decl.getType() != getResult().getType())
-    return emitOpError() << "result type " << getResult().getType() << " differs from the declared "
-                         << decl.getType() << " of '" << getWeight() << "'";
+//===-------------------------------------------------------------------------------------------===//
+// The compact form
+//===-------------------------------------------------------------------------------------------===//
+
+LogicalResult LayerWeightOp::verify() {
+  if (getFunctionName().empty() || getLayerName().empty())
+    return emitOpError() << "symbol '" << getSymName()
+                         << "' must be FUNCTION.NAME (the layer function that reads it, the weight's name in a layer)";
+  return success();
+}
+
+LogicalResult LayerKvCacheOp::verify() { return checkCacheGeometry(*this, getNumKvHeads(), getHeadDim(), getMaxSeq()); }
+
+LogicalResult DecoderLayersOp::verifySymbolUses(SymbolTableCollection& symbols) {
+  const auto activation = cast<RankedTensorType>(getInput().getType());
+  const auto layerType =
+      RankedTensorType::get({ShapedType::kDynamic, activation.getDimSize(1)}, activation.getElementType());
+  const auto expected = FunctionType::get(getContext(), {layerType, IndexType::get(getContext())}, {layerType});
+  for (auto [i, attr] : llvm::enumerate(getLayers())) {
+    const auto callee = cast<FlatSymbolRefAttr>(attr);
+    auto fn = symbols.lookupNearestSymbolFrom<func::FuncOp>(*this, callee.getAttr());
+    if (!fn) return emitOpError() << "layer " << i << ": '" << callee.getValue() << "' is not a function";
+    if (fn.getFunctionType() != expected)
+      return emitOpError() << "layer " << i << ": '@" << callee.getValue() << "' has type " << fn.getFunctionType()
+                           << " but a layer of this input takes " << expected;
+    if (!fn.isPrivate() || fn.isExternal())
+      return emitOpError() << "layer " << i << ": '@" << callee.getValue()
+                           << "' must be a private function with a body";
+  }
+  auto module = (*this)->getParentOfType<ModuleOp>();
+  if (!module) return success();
+  if (auto config = module->getAttrOfType<DictionaryAttr>(AprcDialect::kConfigAttrName))
+    if (auto layers = config.getAs<IntegerAttr>("num_layers"))
+      if (layers.getInt() != static_cast<int64_t>(getLayers().size()))
+        return emitOpError() << "lists " << getLayers().size() << " layers but the model has " << layers.getInt()
+                             << " (aprc.config num_layers)";
+  // Every function runs the same layers: layer i's weights and cache are one thing.
+  DecoderLayersOp first;
+  module.walk([&](DecoderLayersOp op) {
+    first = op;
+    return WalkResult::interrupt();
+  });
+  if (first && first != *this) {
+    const auto other = first.getLayers();
+    if (other.size() != getLayers().size())
+      return emitOpError() << "lists " << getLayers().size() << " layers but the aprc.decoder_layers in '@"
+                           << first->getParentOfType<func::FuncOp>().getSymName() << "' lists " << other.size();
+    for (size_t i = 0; i < other.size(); ++i)
+      if (other[i] != getLayers()[i])
+        return emitOpError() << "layer " << i << " is " << getLayers()[i] << " here but " << other[i]
+                             << " in '@" << first->getParentOfType<func::FuncOp>().getSymName() << "'";
+  }
   return success();
 }
 
@@ -293,19 +385,19 @@ LogicalResult RopeOp::verify() {
 LogicalResult KvAppendOp::verify() { return checkKv(*this, getK(), getV()); }
 
 LogicalResult KvAppendOp::verifySymbolUses(SymbolTableCollection& symbols) {
-  FailureOr<KvCacheOp> cache = lookupCache(*this, getCacheAttr(), symbols);
+  FailureOr<CacheGeometry> cache = lookupCache(*this, getCacheAttr(), symbols);
   if (failed(cache)) return failure();
   return checkRowWidth(*this, getK(), "k", *cache);
 }
 
 LogicalResult AttentionOp::verifySymbolUses(SymbolTableCollection& symbols) {
-  FailureOr<KvCacheOp> cache = lookupCache(*this, getCacheAttr(), symbols);
+  FailureOr<CacheGeometry> cache = lookupCache(*this, getCacheAttr(), symbols);
   if (failed(cache)) return failure();
-  const int64_t headDim = cache->getHeadDim();
-  const int64_t kvHeads = cache->getNumKvHeads();
+  const int64_t headDim = cache->head_dim;
+  const int64_t kvHeads = cache->num_kv_heads;
   if (colsOf(getQ()) % headDim != 0 || (colsOf(getQ()) / headDim) % kvHeads != 0)
     return emitOpError() << "q has " << colsOf(getQ()) << " columns, not a whole multiple of the " << kvHeads
-                         << " kv heads of " << headDim << " in cache '" << cache->getSymName() << "'";
+                         << " kv heads of " << headDim << " in cache '" << cache->name << "'";
   if (getScale().convertToDouble() <= 0) return emitOpError() << "scale must be positive";
   return success();
 }
@@ -384,7 +476,7 @@ LogicalResult RopeKvAppendOp::verify() {
 }
 
 LogicalResult RopeKvAppendOp::verifySymbolUses(SymbolTableCollection& symbols) {
-  FailureOr<KvCacheOp> cache = lookupCache(*this, getCacheAttr(), symbols);
+  FailureOr<CacheGeometry> cache = lookupCache(*this, getCacheAttr(), symbols);
   if (failed(cache)) return failure();
   return checkRowWidth(*this, getK(), "k", *cache);
 }

@@ -27,7 +27,9 @@ struct LoweringPipelineOptions : mlir::PassPipelineOptions<LoweringPipelineOptio
 
 }  // namespace
 
-void buildOptimizePipeline(mlir::OpPassManager& pm) {
+namespace {
+
+void addFusions(mlir::OpPassManager& pm) {
   mlir::OpPassManager& fn = pm.nest<mlir::func::FuncOp>();
   fn.addPass(createFuseGateUpSwiGLU());
   fn.addPass(createFuseSharedInputLinears());
@@ -36,12 +38,20 @@ void buildOptimizePipeline(mlir::OpPassManager& pm) {
   fn.addPass(createFuseRopeKvAppend());
 }
 
+}  // namespace
+
+void buildOptimizePipeline(mlir::OpPassManager& pm) {
+  pm.addPass(createExpandLayers());
+  addFusions(pm);
+}
+
 void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max_tokens, const CastFp8Options* fp8,
                            const std::string& inject_fault) {
+  pm.addPass(createExpandLayers());
   // The fault goes in before the fusions, so that the op it names keeps its own value: a fault on
   // layers.2.mlp.down_proj stops that op from fusing with the residual add, and verify can name it.
   if (!inject_fault.empty()) pm.addPass(createInjectFault(InjectFaultOptions{inject_fault}));
-  buildOptimizePipeline(pm);
+  addFusions(pm);
   if (fp8) pm.addPass(createCastFp8(*fp8));
   pm.addPass(createRepackWeights(RepackWeightsOptions{backend}));
   pm.nest<mlir::func::FuncOp>().addPass(createPlanMemory(PlanMemoryOptions{max_tokens}));
@@ -51,7 +61,8 @@ void registerPassesAndPipelines() {
   static std::once_flag once;
   std::call_once(once, [] {
     registerAprcPasses();
-    mlir::PassPipelineRegistration<>("aprc-optimize", "Every fusion of aprc, in order (Passes.td)",
+    mlir::PassPipelineRegistration<>("aprc-optimize",
+                                     "aprc-expand-layers, then every fusion of aprc, in order (Passes.td)",
                                      buildOptimizePipeline);
     const auto lowering = [](Backend backend) {
       return [backend](mlir::OpPassManager& pm, const LoweringPipelineOptions& options) {

@@ -1,5 +1,6 @@
-// The IR builder on synthetic models: the module verifies, round-trips through the parser, names
-// its ops and weights as docs/design.md says, and refuses models it cannot express.
+// The IR builder on synthetic models: the module (compact and expanded) verifies, round-trips through
+// the parser, names its ops and weights as docs/design.md says, groups the layers by their weight
+// types, and refuses models it cannot express.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -60,11 +61,13 @@ TEST(IrBuilder, BuildsTheThreeFunctionsWithEveryOpNamed) {
   EXPECT_EQ(count(text, "last_only"), 1u);
 }
 
-TEST(IrBuilder, PrintedModuleParsesBackToTheSameText) {
+TEST(IrBuilder, PrintedModulesParseBackToTheSameText) {
   const auto m = make_test_model(TestModelSpec{});
   for (bool locations : {false, true}) {
     const std::string text = ir::build_module(m->model).print(locations);
     EXPECT_EQ(ir::parse_module(text, "built.mlir").print(locations), text);
+    const std::string compact = ir::build_compact_module(m->model).print(locations);
+    EXPECT_EQ(ir::parse_module(compact, "compact.mlir").print(locations), compact);
   }
 }
 
@@ -118,7 +121,45 @@ TEST(IrBuilder, ModelIrIsKilobytesWhateverTheWeights) {
   const std::string text = ir::build_module(big).print();
   // 28 layers x 3 functions x ~30 ops: a few hundred bytes per op, nothing per parameter.
   EXPECT_LT(text.size(), 1024u * 1024u);
-  std::printf("Qwen2.5-7B-shaped IR: %zu bytes, %zu lines\n", text.size(), count(text, "\n"));
+  // The compact form: one layer function (every layer has the same weight types), O(1) in layers.
+  const std::string compact = ir::build_compact_module(big).print();
+  EXPECT_LT(compact.size(), 12u * 1024u);
+  EXPECT_EQ(count(compact, "func.func private @layer_"), 1u);
+  EXPECT_EQ(count(compact, "@layer_a,"), 3 * 27u);
+  std::printf("Qwen2.5-7B-shaped IR: %zu bytes, %zu lines; compact %zu bytes, %zu lines\n", text.size(),
+              count(text, "\n"), compact.size(), count(compact, "\n"));
+}
+
+TEST(IrBuilder, CompactFormHasOneFunctionPerDistinctLayer) {
+  // Three layers; the middle one's v projection is q4_k where the others' is q6_k.
+  TestModelSpec spec;
+  spec.layers = 3;
+  const auto base = make_test_model(spec);
+  const auto m = testing::with_tensors_replaced(
+      base->model, std::regex(R"(model\.layers\.1\.self_attn\.v_proj\.weight)"), DType::Q4_K,
+      [](const TensorRef& t) { return testing::random_tensor(DType::Q4_K, t.shape[0], t.shape[1], 0.0625f, 7); });
+  const std::string compact = ir::build_compact_module(m->model).print(false);
+  EXPECT_EQ(count(compact, "func.func private @layer_"), 2u);
+  EXPECT_EQ(count(compact, "aprc.decoder_layers %1, %arg1 [@layer_a, @layer_b, @layer_a]"), 3u);
+  EXPECT_NE(compact.find("aprc.layer_weight @layer_b.attn.v_proj.weight : !aprc.weight<q4_k, [128, 256]> "
+                         "{source = \"model.layers.{}.self_attn.v_proj.weight\"}"),
+            std::string::npos);
+  EXPECT_EQ(count(compact, "aprc.layer_kv_cache @kv"), 1u);
+  EXPECT_EQ(count(compact, "aprc.weight @"), 3u);  // embed, final norm, logits
+
+  const std::string expanded = ir::build_module(m->model).print(false);
+  EXPECT_EQ(expanded.find("layer_"), std::string::npos);
+  EXPECT_EQ(expanded.find("decoder_layers"), std::string::npos);
+  for (const auto& [layer, type] : {std::pair{0, "q6_k"}, {1, "q4_k"}, {2, "q6_k"}}) {
+    const std::string decl = "aprc.weight @layers." + std::to_string(layer) + ".attn.v_proj.weight : !aprc.weight<" +
+                             type + ", [128, 256]> {source = \"model.layers." + std::to_string(layer) +
+                             ".self_attn.v_proj.weight\"}";
+    EXPECT_NE(expanded.find(decl), std::string::npos) << decl;
+    EXPECT_NE(expanded.find("aprc.kv_cache @layers." + std::to_string(layer) + ".kv"), std::string::npos);
+  }
+  // Every function has every layer's ops, each function's decoder rows (decode: 1).
+  EXPECT_EQ(count(expanded, "aprc.attention"), 3u * 3u);
+  EXPECT_EQ(count(expanded, "@layers.2.kv[%arg1] : tensor<1x128xf32>, tensor<1x128xf32>"), 1u);
 }
 
 std::string error_of(const Model& model) {

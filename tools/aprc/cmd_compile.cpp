@@ -1,6 +1,6 @@
 // aprc compile: a model file (or a synthetic preset) -> a plan for the requested targets, or with
-// --emit ir the model's aprc module (docs/design.md, "The IR"); --weights fp8 runs aprc-cast-fp8
-// (fp8_options.h) on the module first.
+// --emit ir the model's aprc module, compact (--emit ir-expanded: every layer unrolled; docs/design.md,
+// "The IR"); --weights fp8 runs aprc-cast-fp8 (fp8_options.h) on the expanded module first.
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -25,7 +25,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: aprc compile MODEL -o PLAN [--target TARGETS] [--max-tokens N] [--print-ir-after-all] [--mlir-timing]\n"
     "       aprc compile --synthetic PRESET -o PLAN [--seed N] [--tokenizer FILE] [--target ...]\n"
-    "       aprc compile MODEL --emit ir [-o OUT.mlir]\n"
+    "       aprc compile MODEL --emit ir|ir-expanded [-o OUT.mlir]\n"
     "       ... [--weights fp8 [--fp8-ops GROUPS] [--fp8-scales per-channel|per-tensor] [--fp8-activations per-token]]\n"
     "Compiles a model file (GGUF, APR, Hugging Face folder) into a plan: the fused and laid-out IR, the\n"
     "schedule of kernel calls, the generated kernels and the weights in the layouts they read.\n"
@@ -42,7 +42,10 @@ constexpr const char* kUsage =
     "  --fp8-ops GROUPS    attn_qkv,attn_proj,mlp,logits or all (the default)\n"
     "  --fp8-scales S      per-channel (the default) or per-tensor\n"
     "  --fp8-activations per-token  prefill activations quantized to e4m3 per token too\n"
-    "  --emit ir           print the aprc MLIR module (weights by symbol, every op named) to stdout or OUT\n"
+    "  --emit ir           print the aprc MLIR module to stdout or OUT, compact: one function per distinct\n"
+    "                      decoder layer (weights by symbol, every op named), run by aprc.decoder_layers\n"
+    "  --emit ir-expanded  the same module with every layer unrolled (aprc-expand-layers): what the passes,\n"
+    "                      the interpreter and aprc verify read; with --weights fp8, --emit ir prints this too\n"
     "  --quiet             no progress on stderr\n"
     "  --inject-fault OP   testing aprc verify: perturb the value of the ops this pattern names (`*` for any\n"
     "                      run of characters, e.g. layers.2.mlp.down_proj), y = x + silu(x); recorded in the plan\n"
@@ -124,8 +127,11 @@ int cmd_compile(int argc, char** argv) {
   }
 
   if (auto emit = args.value("emit")) {
-    if (*emit != "ir") throw_bad_input("aprc compile: --emit " + *emit + ": the outputs are: ir");
-    ir::Module module = ir::build_module(model);
+    if (*emit != "ir" && *emit != "ir-expanded")
+      throw_bad_input("aprc compile: --emit " + *emit + ": the outputs are: ir, ir-expanded");
+    // The fp8 cast selects weights by their per-layer names: it prints the expanded form.
+    const bool expanded = *emit == "ir-expanded" || !options.weight_pipeline.empty();
+    ir::Module module = expanded ? ir::build_module(model) : ir::build_compact_module(model);
     if (!options.weight_pipeline.empty()) passes::run_pipeline(module, options.weight_pipeline);
     write_text(args.value("o"), module.print());
     return 0;

@@ -14,7 +14,8 @@
 // HELP-DAG: --aprc-fuse-shared-input-linears {{ *}}- {{ *}}Fuse the linears that read one input
 // HELP-DAG: --aprc-plan-memory {{ *}}- {{ *}}Place every activation of a function in one arena
 // HELP-DAG: --aprc-repack-weights {{ *}}- {{ *}}Give every weight that the matrix kernels read
-// HELP-DAG: --aprc-optimize {{ *}}- {{ *}}Every fusion of aprc
+// HELP-DAG: --aprc-expand-layers {{ *}}- {{ *}}Unroll aprc.decoder_layers into every op of every layer
+// HELP-DAG: --aprc-optimize {{ *}}- {{ *}}aprc-expand-layers, then every fusion of aprc
 // HELP-DAG: --aprc-lower-cpu {{ *}}- {{ *}}aprc-optimize, the CPU weight layouts and the memory plan
 // HELP-DAG: --aprc-lower-cuda {{ *}}- {{ *}}aprc-optimize, the CUDA weight layouts and the memory plan
 

@@ -58,6 +58,55 @@ def Aprc_WeightRefOp : Aprc_Op<"weight_ref", [Pure, DeclareOpInterfaceMethods<Sy
 }
 
 //===-------------------------------------------------------------------------------------------===//
+// The compact form: one function per distinct decoder layer (aprc-expand-layers unrolls it)
+//===-------------------------------------------------------------------------------------------===//
+
+def Aprc_LayerWeightOp : Aprc_Op<"layer_weight", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "declares one weight of a layer function, a tensor per decoder layer that calls it";
+  let description = [{
+    `aprc.layer_weight @layer_a.attn.q_proj.weight : !aprc.weight<q4_k, [256, 256]> {source = "model.layers.{}.self_attn.q_proj.weight"}`.
+    The symbol is `FUNCTION.NAME`: only the layer function `@FUNCTION` reads it (`aprc.weight_ref`),
+    and for decoder layer i that calls it, aprc-expand-layers declares `aprc.weight @layers.i.NAME`
+    of the same type, its `source` with every `{}` replaced by i.
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<Aprc_WeightType>:$type, StrAttr:$source);
+  let assemblyFormat = "$sym_name `:` $type attr-dict";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    // FUNCTION and NAME of `FUNCTION.NAME`.
+    ::llvm::StringRef getFunctionName() { return getSymName().split('.').first; }
+    ::llvm::StringRef getLayerName() { return getSymName().split('.').second; }
+  }];
+}
+
+def Aprc_LayerKvCacheOp : Aprc_Op<"layer_kv_cache", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "declares a key/value cache per decoder layer, for the layer functions";
+  let description = [{
+    `aprc.layer_kv_cache @kv {num_kv_heads = 2, head_dim = 64, max_seq = 32768}`: in a layer
+    function, the cache of the decoder layer it runs as. aprc-expand-layers declares
+    `aprc.kv_cache @layers.i.kv` (same geometry) for each decoder layer i.
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, I64Attr:$num_kv_heads, I64Attr:$head_dim, I64Attr:$max_seq);
+  let assemblyFormat = "$sym_name attr-dict";
+  let hasVerifier = 1;
+}
+
+def Aprc_DecoderLayersOp : Aprc_Op<"decoder_layers", [MemoryEffects<[MemRead, MemWrite]>,
+    AllTypesMatch<["input", "result"]>, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "runs the decoder layers in order, layer i as the i-th function of the list";
+  let description = [{
+    `%h = aprc.decoder_layers %x, %pos [@layer_a, @layer_a, @layer_b] : tensor<?x256xf32>`: each
+    function is a private `(tensor<?xNxf32>, index) -> tensor<?xNxf32>` of aprc ops over layer
+    weights and layer KV caches; layer i runs at positions `pos + t` on layer i's weights and
+    cache. Every aprc.decoder_layers of a module lists the same functions, one per layer of the
+    model (`aprc.config`'s num_layers).
+  }];
+  let arguments = (ins Aprc_Activation:$input, Index:$pos, FlatSymbolRefArrayAttr:$layers);
+  let results = (outs Aprc_Activation:$result);
+  let assemblyFormat = "$input `,` $pos $layers attr-dict `:` type($input)";
+}
+
+//===-------------------------------------------------------------------------------------------===//
 // Original ops (what the frontend emits)
 //===-------------------------------------------------------------------------------------------===//
 

@@ -7,6 +7,23 @@
 include "mlir/Pass/PassBase.td"
 
 //===-------------------------------------------------------------------------------------------===//
+// The compact form
+//===-------------------------------------------------------------------------------------------===//
+
+def ExpandLayers : Pass<"aprc-expand-layers", "::mlir::ModuleOp"> {
+  let summary = "Unroll aprc.decoder_layers into every op of every layer, on per-layer weights and caches";
+  let description = [{
+    The IR builder's compact form runs the decoder layers with one `aprc.decoder_layers` per
+    function, a list of private layer functions over `aprc.layer_weight` and `aprc.layer_kv_cache`
+    symbols. This pass inlines layer i's function for every layer, in order, its ops named
+    `layers.i.<op>` (e.g. `layers.2.mlp.down_proj`), its weights `aprc.weight @layers.i.NAME` (the
+    source with `{}` replaced by i) and its cache `aprc.kv_cache @layers.i.kv`, and removes the
+    layer functions and declarations: the module every other pass, the interpreter and the
+    schedule builder read. A module without them is left as it is. Every aprc pipeline runs it first.
+  }];
+}
+
+//===-------------------------------------------------------------------------------------------===//
 // Fusions (each keeps the values of the ops it replaces, named in result_names)
 //===-------------------------------------------------------------------------------------------===//
 
