@@ -97,31 +97,48 @@ struct aprc_attn_smem {
   float v[32][HD];
 };
 
-// Rows kb .. kb+nk-1 (nk <= 32) of kv head kvh into sm.k / sm.v; rows past nk are zero.
-template <int KVH, int HD, int CE, int THREADS, class Smem>
-APRC_DEV void aprc_load_kv_tile(const void* ck, const void* cv, int kvh, int kb, int nk, Smem& sm) {
-  constexpr int VEC = CE == 0 ? 4 : 8;  // values a 16-byte load
-  constexpr int PER_ROW = HD / VEC;     // HD is a multiple of VEC (checked by the code generator)
-  constexpr int TOTAL = 32 * PER_ROW, ITER = (TOTAL + THREADS - 1) / THREADS;
-  uint4 kr[ITER], vr[ITER];
+// A tile of 32 cache rows in flight: the 16-byte loads of this thread, issued by aprc_kv_tile_load and
+// written to shared memory by aprc_kv_tile_store, so that other loads can be issued in between.
+template <int HD, int CE, int THREADS>
+struct aprc_kv_tile_regs {
+  static constexpr int VEC = CE == 0 ? 4 : 8;  // values a 16-byte load
+  static constexpr int PER_ROW = HD / VEC;     // HD is a multiple of VEC (checked by the code generator)
+  static constexpr int TOTAL = 32 * PER_ROW, ITER = (TOTAL + THREADS - 1) / THREADS;
+  uint4 k[ITER], v[ITER];
+};
+
+// aprc_kv_tile_clear zeroes a tile; aprc_kv_tile_load loads rows kb + j of kv head kvh for j in
+// [j0, j1) (j1 <= 32) and leaves the other entries as they are.
+template <int KVH, int HD, int CE, int THREADS>
+APRC_DEV void aprc_kv_tile_clear(aprc_kv_tile_regs<HD, CE, THREADS>& r) {
 #pragma unroll
-  for (int it = 0; it < ITER; ++it) {
-    const int idx = threadIdx.x + it * THREADS, j = idx / PER_ROW, e = idx % PER_ROW;
-    if (idx < TOTAL && j < nk) {
-      const size_t at = ((size_t)(kb + j) * KVH * HD + (size_t)kvh * HD + e * VEC) * (CE == 0 ? 4 : 2);
-      kr[it] = aprc_ldg16((const unsigned char*)ck + at);
-      vr[it] = aprc_ldg16((const unsigned char*)cv + at);
-    } else {
-      kr[it] = vr[it] = make_uint4(0u, 0u, 0u, 0u);
+  for (int it = 0; it < r.ITER; ++it) r.k[it] = r.v[it] = make_uint4(0u, 0u, 0u, 0u);
+}
+template <int KVH, int HD, int CE, int THREADS>
+APRC_DEV void aprc_kv_tile_load(const void* ck, const void* cv, int kvh, int kb, int j0, int j1,
+                                aprc_kv_tile_regs<HD, CE, THREADS>& r) {
+  using R = aprc_kv_tile_regs<HD, CE, THREADS>;
+#pragma unroll
+  for (int it = 0; it < R::ITER; ++it) {
+    const int idx = threadIdx.x + it * THREADS, j = idx / R::PER_ROW, e = idx % R::PER_ROW;
+    if (idx < R::TOTAL && j >= j0 && j < j1) {
+      const size_t at = ((size_t)(kb + j) * KVH * HD + (size_t)kvh * HD + e * R::VEC) * (CE == 0 ? 4 : 2);
+      r.k[it] = aprc_ldg16((const unsigned char*)ck + at);
+      r.v[it] = aprc_ldg16((const unsigned char*)cv + at);
     }
   }
+}
+
+template <int HD, int CE, int THREADS, class Smem>
+APRC_DEV void aprc_kv_tile_store(const aprc_kv_tile_regs<HD, CE, THREADS>& r, Smem& sm) {
+  using R = aprc_kv_tile_regs<HD, CE, THREADS>;
 #pragma unroll
-  for (int it = 0; it < ITER; ++it) {
-    const int idx = threadIdx.x + it * THREADS, j = idx / PER_ROW, e = idx % PER_ROW;
-    if (idx < TOTAL) {
-      const unsigned kw[4] = {kr[it].x, kr[it].y, kr[it].z, kr[it].w}, vw[4] = {vr[it].x, vr[it].y, vr[it].z, vr[it].w};
+  for (int it = 0; it < R::ITER; ++it) {
+    const int idx = threadIdx.x + it * THREADS, j = idx / R::PER_ROW, e = idx % R::PER_ROW;
+    if (idx < R::TOTAL) {
+      const unsigned kw[4] = {r.k[it].x, r.k[it].y, r.k[it].z, r.k[it].w}, vw[4] = {r.v[it].x, r.v[it].y, r.v[it].z, r.v[it].w};
 #pragma unroll
-      for (int c = 0; c < VEC; ++c) {
+      for (int c = 0; c < R::VEC; ++c) {
         float kf, vf;
         if (CE == 0) {
           kf = aprc_as_float(kw[c]);
@@ -131,8 +148,8 @@ APRC_DEV void aprc_load_kv_tile(const void* ck, const void* cv, int kvh, int kb,
           kf = CE == 1 ? aprc_half_to_float(kh) : aprc_bf16_to_float(kh);
           vf = CE == 1 ? aprc_half_to_float(vh) : aprc_bf16_to_float(vh);
         }
-        sm.k[j][e * VEC + c] = kf;
-        sm.v[j][e * VEC + c] = vf;
+        sm.k[j][e * R::VEC + c] = kf;
+        sm.v[j][e * R::VEC + c] = vf;
       }
     }
   }
@@ -147,8 +164,14 @@ APRC_DEV float* aprc_attn_partial(unsigned char* ws, int H, int HD, int S, int T
   return base + (((size_t)t * H + h) * S + split) * (HD + 2);
 }
 
+// Keys a decode split takes at least (fewer splits below S * this many keys, so each block has work).
+#define APRC_ATTN_SPLIT_MIN_KEYS 16
+
 // S = 0: prefill (grid KVH x ceil(T / QT)); S > 0: decode with S splits (grid KVH x S x T, QT = 1).
-// W warps a block.
+// W warps a block. The loads of the first key tile and of the queries are all issued before the first
+// is used. (No cache row may be read before aprc_wait_prior_grid(), not even rows of earlier calls:
+// with programmatic launches the kernels of one call can start while those of the call before still
+// run, so an earlier call's kv append may not have finished; a GPU test saw exactly that.)
 template <int H, int KVH, int HD, int CE, int QT, int S, int W>
 APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, float* out, int T, int pos, float scale,
                              unsigned char* ws, aprc_attn_smem<H, KVH, HD, QT>& sm) {
@@ -157,6 +180,18 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
   const int t0 = S ? (int)blockIdx.z : (int)blockIdx.y * QT, split = S ? (int)blockIdx.y : 0;
   if (t0 >= T) return;
   const int nt = aprc_min(QT, T - t0);
+  // keys of this block
+  const int L = pos + t0 + nt;  // rows the last token sees
+  int k0 = 0, k1 = L, se = 1;
+  if (S) {  // splits in use: at least APRC_ATTN_SPLIT_MIN_KEYS keys each (the rest only count themselves done)
+    se = aprc_min(S, (L + APRC_ATTN_SPLIT_MIN_KEYS - 1) / APRC_ATTN_SPLIT_MIN_KEYS);
+    const int chunk = (L + se - 1) / se;
+    k0 = aprc_min(L, split * chunk);
+    k1 = aprc_min(L, k0 + chunk);
+  }
+  aprc_kv_tile_regs<HD, CE, NT> tile;  // the first tile's loads, then the queries'
+  aprc_kv_tile_clear<KVH, HD, CE, NT>(tile);
+  if (k1 > k0) aprc_kv_tile_load<KVH, HD, CE, NT>(ck, cv, kvh, k0, 0, aprc_min(32, k1 - k0), tile);
   {  // stage the queries: pair p = token (p / G), head (p % G); loads first, then the stores
     constexpr int N = PAIRS * HD, ITER = (N + NT - 1) / NT;
     float qv[ITER];
@@ -171,15 +206,6 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
       if (i < N) sm.q[i / HD][i % HD] = qv[it];
     }
   }
-  // keys of this block
-  const int L = pos + t0 + nt;  // rows the last token sees
-  int k0 = 0, k1 = L, se = 1;
-  if (S) {  // splits in use: at least 32 keys each (the rest only count themselves done)
-    se = aprc_min(S, (L + 31) / 32);
-    const int chunk = (L + se - 1) / se;
-    k0 = aprc_min(L, split * chunk);
-    k1 = aprc_min(L, k0 + chunk);
-  }
   float m[PPW], l[PPW], o[PPW][DPL];
 #pragma unroll
   for (int a = 0; a < PPW; ++a) {
@@ -190,9 +216,13 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
   }
   for (int kb = k0; kb < k1; kb += 32) {
     const int nk = aprc_min(32, k1 - kb);
-    aprc_sync();  // the previous tile (and the q staging) is done
-    aprc_load_kv_tile<KVH, HD, CE, NT>(ck, cv, kvh, kb, nk, sm);
-    aprc_sync();
+    if (kb != k0) {
+      aprc_kv_tile_clear<KVH, HD, CE, NT>(tile);
+      aprc_kv_tile_load<KVH, HD, CE, NT>(ck, cv, kvh, kb, 0, nk, tile);
+    }
+    aprc_sync();  // the previous tile is done
+    aprc_kv_tile_store<HD, CE, NT>(tile, sm);
+    aprc_sync();  // this tile (and the queries) staged
 #pragma unroll
     for (int a = 0; a < PPW; ++a) {
       const int p = warp + W * a;
@@ -201,10 +231,14 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
       const bool live = lane < nk && kb + lane <= last_row;
       float sc = APRC_NEG_INF;
       if (live) {
-        float acc = 0.f;
-#pragma unroll 16
-        for (int d = 0; d < HD; ++d) acc = fmaf(sm.q[p][d], sm.k[lane][d], acc);
-        sc = acc;
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};  // four chains: the sum is not one dependent run of HD adds
+#pragma unroll 8
+        for (int d = 0; d < HD / 4 * 4; d += 4) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[e] = fmaf(sm.q[p][d + e], sm.k[lane][d + e], acc[e]);
+        }
+        for (int d = HD / 4 * 4; d < HD; ++d) acc[0] = fmaf(sm.q[p][d], sm.k[lane][d], acc[0]);
+        sc = (acc[0] + acc[1]) + (acc[2] + acc[3]);
       }
       const float mt = aprc_warp_max(sc);
       if (mt == APRC_NEG_INF) continue;  // no visible key in this tile (warp-uniform)
@@ -212,15 +246,35 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
       const float pr = live ? expf(sc - mnew) : 0.f;
       const float corr = expf(m[a] - mnew);
       l[a] = l[a] * corr + aprc_warp_sum(pr);
-#pragma unroll
-      for (int i = 0; i < DPL; ++i) o[a][i] *= corr;
       const int nv = aprc_min(nk, last_row - kb + 1);
-      for (int j = 0; j < nv; ++j) {
+      float o2[DPL];  // two chains over the keys (even, odd), summed at the end
+#pragma unroll
+      for (int i = 0; i < DPL; ++i) {
+        o[a][i] *= corr;
+        o2[i] = 0.f;
+      }
+      int j = 0;
+      for (; j + 4 <= nv; j += 4) {
+        float pj[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) pj[u] = aprc_shfl(pr, j + u);
+#pragma unroll
+        for (int u = 0; u < 4; ++u)
+#pragma unroll
+          for (int i = 0; i < DPL; ++i)
+            if (lane + 32 * i < HD) {
+              if (u & 1) o2[i] = fmaf(pj[u], sm.v[j + u][lane + 32 * i], o2[i]);
+              else o[a][i] = fmaf(pj[u], sm.v[j + u][lane + 32 * i], o[a][i]);
+            }
+      }
+      for (; j < nv; ++j) {
         const float pj = aprc_shfl(pr, j);
 #pragma unroll
         for (int i = 0; i < DPL; ++i)
           if (lane + 32 * i < HD) o[a][i] = fmaf(pj, sm.v[j][lane + 32 * i], o[a][i]);
       }
+#pragma unroll
+      for (int i = 0; i < DPL; ++i) o[a][i] += o2[i];
       m[a] = mnew;
     }
   }
@@ -258,21 +312,29 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
     const float* all = aprc_attn_partial(ws, H, HD, S, T, t, h, 0);
     const float ms = lane < se ? aprc_ldcg(all + lane * (HD + 2)) : APRC_NEG_INF;
     const float ls = lane < se ? aprc_ldcg(all + lane * (HD + 2) + 1) : 0.f;
+    constexpr int B = DPL <= 4 ? 16 : 8;  // splits' loads in flight before their sums
+    float pv[B][DPL];
+#pragma unroll
+    for (int b = 0; b < B; ++b)  // the first batch's loads go out with m and l
+#pragma unroll
+      for (int i = 0; i < DPL; ++i)
+        pv[b][i] = b < se && lane + 32 * i < HD ? aprc_ldcg(all + b * (HD + 2) + 2 + lane + 32 * i) : 0.f;
     const float M = aprc_warp_max(ms);
     const float w = lane < se ? expf(ms - M) : 0.f;
     const float lsum = aprc_warp_sum(w * ls);
     float acc[DPL];
 #pragma unroll
     for (int i = 0; i < DPL; ++i) acc[i] = 0.f;
-    for (int s0 = 0; s0 < se; s0 += 8) {  // 8 splits' loads in flight before their sums
-      float pv[8][DPL];
+    for (int s0 = 0; s0 < se; s0 += B) {
+      if (s0 > 0) {
 #pragma unroll
-      for (int b = 0; b < 8; ++b)
+        for (int b = 0; b < B; ++b)
 #pragma unroll
-        for (int i = 0; i < DPL; ++i)
-          pv[b][i] = s0 + b < se && lane + 32 * i < HD ? aprc_ldcg(all + (s0 + b) * (HD + 2) + 2 + lane + 32 * i) : 0.f;
+          for (int i = 0; i < DPL; ++i)
+            pv[b][i] = s0 + b < se && lane + 32 * i < HD ? aprc_ldcg(all + (s0 + b) * (HD + 2) + 2 + lane + 32 * i) : 0.f;
+      }
 #pragma unroll
-      for (int b = 0; b < 8; ++b) {
+      for (int b = 0; b < B; ++b) {
         const float wsp = aprc_shfl(w, (s0 + b) & 31);  // lanes >= se carry w = 0
 #pragma unroll
         for (int i = 0; i < DPL; ++i) acc[i] = fmaf(wsp, pv[b][i], acc[i]);
