@@ -195,13 +195,14 @@ std::string store_stmt(const KernelSpec& spec, const LinearShape& s, int i, cons
   return indent + "o" + num(i) + "[" + at + "] = v0" + bias_term(spec, s, i, "row") + ";\n";
 }
 
-// One persistent block of 16 warps an SM of a 132-SM part (the register file holds one such block at
-// 128 registers a thread): each SM stages and quantizes x once (two blocks an SM did it twice; for
-// the 18944-wide down projection that was a tenth of the kernel's time, H100 run 10).
+// At most one persistent block of 16 warps an SM of a 132-SM part (the register file holds one such
+// block at 128 registers a thread): each SM stages and quantizes x once (two blocks an SM did it
+// twice; for the 18944-wide down projection that was a tenth of the kernel's time, H100 run 10).
 constexpr int64_t kGemvMaxBlocks = 132;
+constexpr int kGemvMaxWarps = 16;
 
 struct GemvPlan {
-  int warps = 16, R = 4, U = 2;
+  int warps = kGemvMaxWarps, R = 4, U = 2;
   std::vector<int64_t> tasks;  // per output group (one per weight; one for SwiGLU)
   int64_t total_tasks = 0, blocks = 0;
   bool intx = false, floatx = false;  // which activation forms the weights read
@@ -217,15 +218,21 @@ GemvPlan gemv_plan(const KernelSpec& spec, const LinearShape& s) {
     return t;
   };
   // More rows per warp share each x load (less shared-memory traffic); fewer give every warp of the
-  // persistent grid work. Keep at least two unless the matrix is tiny.
+  // persistent grid work. Keep at least two unless the matrix is tiny. (Choosing R = 4 wherever the
+  // busiest warp then reads no more rows, e.g. qkv of 7B as one task of 4 rows a warp on 9-warp blocks
+  // instead of up to 2 tasks of 2, was slower on an H100: 289-296 against 305-308 tok/s, run 10.)
+  const int64_t slots = kGemvMaxBlocks * kGemvMaxWarps;
   g.R = s.swiglu ? 2 : 4;
-  while (g.R > 2 && count(g.R) < 2 * kGemvMaxBlocks * g.warps) g.R /= 2;
-  if (count(2) < kGemvMaxBlocks * g.warps / 4) g.R = 1;
+  while (g.R > 2 && count(g.R) < 2 * slots) g.R /= 2;
+  if (count(2) < slots / 4) g.R = 1;
   // 4-8 chunk loads in flight a lane: U = 2 with R = 2 beat U = 4 (fewer registers, H100 run 10)
   g.U = g.R == 1 ? 4 : 2;
   for (int i = 0; i < groups; ++i) g.tasks.push_back((spec.weights[i].rows + g.R - 1) / g.R);
   g.total_tasks = count(g.R);
-  // Persistent blocks (one per SM of a 132-SM part) walk the tasks, so each stages x once.
+  // Persistent blocks (at most one per SM) walk the tasks, so each SM stages x once. Fewer tasks than
+  // warp slots: smaller blocks on every SM rather than full ones on some (3584 rows at R = 2: 128
+  // blocks of 14 warps, not 112 of 16 with 20 SMs idle).
+  g.warps = static_cast<int>(std::clamp<int64_t>((g.total_tasks + kGemvMaxBlocks - 1) / kGemvMaxBlocks, 4, kGemvMaxWarps));
   g.blocks = std::min<int64_t>((g.total_tasks + g.warps - 1) / g.warps, kGemvMaxBlocks);
   for (const auto& w : spec.weights) (is_intx(w) ? g.intx : g.floatx) = true;
   if (g.intx && s.K % 32 != 0) unsupported(spec, "quantized weights need rows of a multiple of 32");
