@@ -7,6 +7,7 @@
 
 #include "aprc/error.h"
 #include "aprc/formats/blocks.h"
+#include "aprc/formats/quantize_blocks.h"
 
 namespace aprc {
 namespace {
@@ -235,183 +236,12 @@ uint16_t f32_to_bf16(float f) {
 
 uint8_t f32_to_fp8e4m3(float f) { return aprc_f32_to_fp8e4m3(f); }
 
-// ---------------------------------------------------------------------------------------------
-// Quantizers. Each writes blocks that the dequantizers in blocks.h read back; scales are computed
-// from the stored (f16-rounded) super-block scales so that no element is clamped beyond what the
-// error bounds in the tests allow.
-// ---------------------------------------------------------------------------------------------
-
 namespace {
 
-float max_abs(const float* x, int n) {
-  float m = 0;
-  for (int i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
-  return m;
-}
-
-// The element of largest magnitude, with its sign (ggml's choice for the asymmetric formats: it
-// maps onto the most negative level exactly).
-float signed_max(const float* x, int n) {
-  float m = 0;
-  for (int i = 0; i < n; ++i)
-    if (std::fabs(x[i]) > std::fabs(m)) m = x[i];
-  return m;
-}
-
-int clamp_int(float v, int lo, int hi) {
-  const float r = std::nearbyint(v);
-  if (!(r >= static_cast<float>(lo))) return lo;  // NaN included
-  if (r > static_cast<float>(hi)) return hi;
-  return static_cast<int>(r);
-}
-
-// The smallest f16 >= v (v >= 0, finite).
-uint16_t f16_at_least(float v) {
-  uint16_t h = f32_to_f16(v);
-  if (aprc_f16_to_f32(h) < v && h < 0x7bffu) ++h;
-  return h;
-}
-
-void quantize_q8_0(const float* x, aprc_block_q8_0* b) {
-  const float amax = max_abs(x, APRC_QK8_0);
-  b->d = f32_to_f16(amax / 127.0f);
-  const float d = aprc_f16_to_f32(b->d);
-  const float id = d != 0 ? 1.0f / d : 0.0f;
-  for (int i = 0; i < APRC_QK8_0; ++i) b->qs[i] = static_cast<int8_t>(clamp_int(x[i] * id, -127, 127));
-}
-
-void quantize_q5_0(const float* x, aprc_block_q5_0* b) {
-  b->d = f32_to_f16(signed_max(x, APRC_QK5_0) / -16.0f);
-  const float d = aprc_f16_to_f32(b->d);
-  const float id = d != 0 ? 1.0f / d : 0.0f;
-  uint32_t qh = 0;
-  for (int j = 0; j < APRC_QK5_0 / 2; ++j) {
-    const int lo = clamp_int(x[j] * id + 16.0f, 0, 31);
-    const int hi = clamp_int(x[j + 16] * id + 16.0f, 0, 31);
-    b->qs[j] = static_cast<uint8_t>((lo & 15) | ((hi & 15) << 4));
-    qh |= static_cast<uint32_t>(lo >> 4) << j;
-    qh |= static_cast<uint32_t>(hi >> 4) << (j + 16);
-  }
-  for (int k = 0; k < 4; ++k) b->qh[k] = static_cast<uint8_t>(qh >> (8 * k));
-}
-
-void quantize_aprq4(const float* x, aprc_block_aprq4* b) {
-  b->d = f32_to_f16(signed_max(x, APRC_QK_APRQ4) / -8.0f);
-  const float d = aprc_f16_to_f32(b->d);
-  const float id = d != 0 ? 1.0f / d : 0.0f;
-  for (int i = 0; i < APRC_QK_APRQ4 / 2; ++i) {
-    const int lo = clamp_int(x[2 * i] * id + 8.0f, 0, 15);
-    const int hi = clamp_int(x[2 * i + 1] * id + 8.0f, 0, 15);
-    b->qs[i] = static_cast<uint8_t>(lo | (hi << 4));
-  }
-}
-
-// Packs the 6-bit scale and min of sub-block j, the inverse of aprc_k_scale_min.
-void pack_k_scale_min(int j, int sc, int m, uint8_t* s) {
-  if (j < 4) {
-    s[j] = static_cast<uint8_t>((s[j] & 0xc0) | sc);
-    s[j + 4] = static_cast<uint8_t>((s[j + 4] & 0xc0) | m);
-  } else {
-    s[j + 4] = static_cast<uint8_t>((sc & 15) | ((m & 15) << 4));
-    s[j - 4] = static_cast<uint8_t>((s[j - 4] & 0x3f) | ((sc >> 4) << 6));
-    s[j] = static_cast<uint8_t>((s[j] & 0x3f) | ((m >> 4) << 6));
-  }
-}
-
-// Q4_K and Q5_K: per 32-weight sub-block an offset (dmin * m_j >= -min) and a scale (d * sc_j) such
-// that the whole sub-block's range maps into 0..levels. The offsets are rounded to nearest; the
-// scales are rounded up, so that the top of every sub-block is representable without clamping.
-// Fills d, dmin, scales[12] and the integer levels q[256].
-void quantize_k_scales(const float* x, int levels, uint16_t* d_out, uint16_t* dmin_out, uint8_t* scales,
-                       uint8_t* q) {
-  float offset[8], need[8];
-  float max_offset = 0;
-  for (int j = 0; j < 8; ++j) {
-    const float* xs = x + 32 * j;
-    float mn = 0;
-    for (int i = 0; i < 32; ++i) mn = std::min(mn, xs[i]);
-    offset[j] = -mn;
-    max_offset = std::max(max_offset, offset[j]);
-  }
-  *dmin_out = f16_at_least(max_offset / 63.0f);
-  const float dmin = aprc_f16_to_f32(*dmin_out);
-  int m[8];
-  float max_need = 0;
-  for (int j = 0; j < 8; ++j) {
-    m[j] = dmin > 0 ? clamp_int(offset[j] / dmin, 0, 63) : 0;
-    const float o = dmin * static_cast<float>(m[j]);
-    float top = 0;
-    for (int i = 0; i < 32; ++i) top = std::max(top, x[32 * j + i] + o);
-    need[j] = top / static_cast<float>(levels);
-    max_need = std::max(max_need, need[j]);
-  }
-  *d_out = f16_at_least(max_need / 63.0f);
-  const float d = aprc_f16_to_f32(*d_out);
-  std::memset(scales, 0, APRC_K_SCALE_SIZE);
-  for (int j = 0; j < 8; ++j) {
-    int sc = d > 0 ? static_cast<int>(std::ceil(need[j] / d)) : 0;
-    sc = std::min(sc, 63);
-    pack_k_scale_min(j, sc, m[j], scales);
-    const float scale = d * static_cast<float>(sc);
-    const float o = dmin * static_cast<float>(m[j]);
-    const float inv = scale > 0 ? 1.0f / scale : 0.0f;
-    for (int i = 0; i < 32; ++i) q[32 * j + i] = static_cast<uint8_t>(clamp_int((x[32 * j + i] + o) * inv, 0, levels));
-  }
-}
-
-void quantize_q4_k(const float* x, aprc_block_q4_k* b) {
-  uint8_t q[APRC_QK_K];
-  quantize_k_scales(x, 15, &b->d, &b->dmin, b->scales, q);
-  for (int c = 0; c < 4; ++c)
-    for (int l = 0; l < 32; ++l) b->qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
-}
-
-void quantize_q5_k(const float* x, aprc_block_q5_k* b) {
-  uint8_t q[APRC_QK_K];
-  quantize_k_scales(x, 31, &b->d, &b->dmin, b->scales, q);
-  std::memset(b->qh, 0, sizeof b->qh);
-  for (int c = 0; c < 4; ++c)
-    for (int l = 0; l < 32; ++l) {
-      const int lo = q[64 * c + l], hi = q[64 * c + 32 + l];
-      b->qs[32 * c + l] = static_cast<uint8_t>((lo & 15) | ((hi & 15) << 4));
-      b->qh[l] |= static_cast<uint8_t>(((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
-    }
-}
-
-// Q6_K: per 16-weight sub-block a signed int8 scale (times the f16 d) that maps the sub-block's
-// largest-magnitude element onto level -32; the scale's magnitude is rounded up so that it does.
-void quantize_q6_k(const float* x, aprc_block_q6_k* b) {
-  float want[16];
-  float max_scale = 0;
-  for (int j = 0; j < 16; ++j) {
-    want[j] = signed_max(x + 16 * j, 16) / -32.0f;
-    max_scale = std::max(max_scale, std::fabs(want[j]));
-  }
-  b->d = f16_at_least(max_scale / 127.0f);
-  const float d = aprc_f16_to_f32(b->d);
-  uint8_t q[APRC_QK_K];
-  for (int j = 0; j < 16; ++j) {
-    int sc = d > 0 ? static_cast<int>(std::ceil(std::fabs(want[j]) / d)) : 0;
-    sc = std::min(sc, 127);
-    if (want[j] < 0) sc = -sc;
-    b->scales[j] = static_cast<int8_t>(sc);
-    const float scale = d * static_cast<float>(sc);
-    const float inv = scale != 0 ? 1.0f / scale : 0.0f;
-    for (int i = 0; i < 16; ++i) q[16 * j + i] = static_cast<uint8_t>(clamp_int(x[16 * j + i] * inv, -32, 31) + 32);
-  }
-  // The layout of aprc_dequant_q6_k: per half h, weights l, l+32, l+64, l+96 (l < 32).
-  for (int h = 0; h < 2; ++h) {
-    uint8_t* ql = b->ql + 64 * h;
-    uint8_t* qh = b->qh + 32 * h;
-    const uint8_t* y = q + 128 * h;
-    for (int l = 0; l < 32; ++l) {
-      const int q1 = y[l], q2 = y[l + 32], q3 = y[l + 64], q4 = y[l + 96];
-      ql[l] = static_cast<uint8_t>((q1 & 15) | ((q3 & 15) << 4));
-      ql[l + 32] = static_cast<uint8_t>((q2 & 15) | ((q4 & 15) << 4));
-      qh[l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
-    }
-  }
-}
+// The block quantizers are in quantize_blocks.cpp; the K-quants with their error-minimizing search.
+void q4_k(const float* x, aprc_block_q4_k* b) { quantize_block_q4_k(x, b); }
+void q5_k(const float* x, aprc_block_q5_k* b) { quantize_block_q5_k(x, b); }
+void q6_k(const float* x, aprc_block_q6_k* b) { quantize_block_q6_k(x, b); }
 
 template <class Block, void (*Quantize)(const float*, Block*)>
 void quantize_blocks(const float* src, int64_t n, int block_weights, uint8_t* dst) {
@@ -444,12 +274,12 @@ void quantize_row(DType dtype, const float* src, int64_t n, uint8_t* dst) {
         std::memcpy(dst + 2 * i, &h, 2);
       }
       return;
-    case DType::Q8_0: return quantize_blocks<aprc_block_q8_0, quantize_q8_0>(src, n, f.block_weights, dst);
-    case DType::Q5_0: return quantize_blocks<aprc_block_q5_0, quantize_q5_0>(src, n, f.block_weights, dst);
-    case DType::Q4_K: return quantize_blocks<aprc_block_q4_k, quantize_q4_k>(src, n, f.block_weights, dst);
-    case DType::Q5_K: return quantize_blocks<aprc_block_q5_k, quantize_q5_k>(src, n, f.block_weights, dst);
-    case DType::Q6_K: return quantize_blocks<aprc_block_q6_k, quantize_q6_k>(src, n, f.block_weights, dst);
-    case DType::AprQ4: return quantize_blocks<aprc_block_aprq4, quantize_aprq4>(src, n, f.block_weights, dst);
+    case DType::Q8_0: return quantize_blocks<aprc_block_q8_0, quantize_block_q8_0>(src, n, f.block_weights, dst);
+    case DType::Q5_0: return quantize_blocks<aprc_block_q5_0, quantize_block_q5_0>(src, n, f.block_weights, dst);
+    case DType::Q4_K: return quantize_blocks<aprc_block_q4_k, q4_k>(src, n, f.block_weights, dst);
+    case DType::Q5_K: return quantize_blocks<aprc_block_q5_k, q5_k>(src, n, f.block_weights, dst);
+    case DType::Q6_K: return quantize_blocks<aprc_block_q6_k, q6_k>(src, n, f.block_weights, dst);
+    case DType::AprQ4: return quantize_blocks<aprc_block_aprq4, quantize_block_aprq4>(src, n, f.block_weights, dst);
     default:
       throw_internal(std::string("quantize_row: cannot quantize a row to ") + f.name +
                      (dtype == DType::AprQ8 || dtype == DType::FP8_E4M3 ? " (use quantize_tensor)" : ""));
@@ -472,7 +302,7 @@ std::vector<uint8_t> quantize_tensor(DType dtype, const float* src, int64_t rows
     const float scale = m / 127.0f;
     const float inv = scale > 0 ? 1.0f / scale : 0.0f;
     std::memcpy(out.data(), &scale, 4);
-    for (uint64_t i = 0; i < count; ++i) out[4 + i] = static_cast<uint8_t>(static_cast<int8_t>(clamp_int(src[i] * inv, -127, 127)));
+    for (uint64_t i = 0; i < count; ++i) out[4 + i] = static_cast<uint8_t>(static_cast<int8_t>(round_clamp(src[i] * inv, -127, 127)));
     return out;
   }
   if (dtype == DType::FP8_E4M3) {

@@ -10,6 +10,7 @@
 
 #include "aprc/error.h"
 #include "aprc/formats/formats.h"
+#include "aprc/formats/quantize_blocks.h"
 #include "formats_test_decoders.h"
 
 namespace aprc {
@@ -60,6 +61,12 @@ double range32(const float* blk, int i) {
   return hi - lo;
 }
 
+// Q4_K / Q5_K: one step of the sub-block's range over `levels` plus the super-block's 6-bit codes.
+double k_bound(const float* blk, int i, int levels) { return range32(blk, i) / levels + amax(blk, 256) / 50.0; }
+
+// Q6_K: one step of the 16-weight sub-block (amax/32), plus the int8 scale's rounding.
+double q6_k_bound(const float* blk, int i) { return amax(blk + (i / 16) * 16, 16) / 32.0 + amax(blk, 256) / 2000.0; }
+
 std::vector<BlockCase> block_cases() {
   return {
       // q8_0: d = amax/127 (f16), round to nearest: half a step.
@@ -71,16 +78,14 @@ std::vector<BlockCase> block_cases() {
       // aprq4: the same with -8..7.
       {DType::AprQ4, [](const float* b, int, float) { return amax(b, 32) / 8.0 * 1.001; }, 0.1,
        testing::aprq4_element},
-      // q4_k: half a step of the sub-block's range over 15 levels, plus the 6-bit quantization of
-      // the sub-block scale and min (at most 1/63 of the super-block's largest magnitude, halved).
-      {DType::Q4_K, [](const float* b, int i, float) { return range32(b, i) / 30.0 + amax(b, 256) / 100.0; }, 0.1,
-       testing::q4_k_element},
-      {DType::Q5_K, [](const float* b, int i, float) { return range32(b, i) / 62.0 + amax(b, 256) / 100.0; }, 0.05,
-       testing::q5_k_element},
+      // q4_k: a step of the sub-block's range over 15 levels (the scale search may clamp the ends
+      // of a sub-block by up to a step where that lowers the error of the rest), plus the 6-bit
+      // quantization of the sub-block scale and min (1/63 of the super-block's largest magnitude).
+      // The min/max choice keeps half of each (MinMaxIsTheBaselineTheSearchNeverLosesTo).
+      {DType::Q4_K, [](const float* b, int i, float) { return k_bound(b, i, 15); }, 0.1, testing::q4_k_element},
+      {DType::Q5_K, [](const float* b, int i, float) { return k_bound(b, i, 31); }, 0.05, testing::q5_k_element},
       // q6_k: one step of the 16-weight sub-block (amax/32), plus the int8 scale's rounding.
-      {DType::Q6_K,
-       [](const float* b, int i, float) { return amax(b + (i / 16) * 16, 16) / 32.0 + amax(b, 256) / 2000.0; }, 0.025,
-       testing::q6_k_element},
+      {DType::Q6_K, [](const float* b, int i, float) { return q6_k_bound(b, i); }, 0.025, testing::q6_k_element},
   };
 }
 
@@ -113,6 +118,66 @@ TEST(Quantize, BlockFormatsStayWithinTheirErrorBounds) {
         EXPECT_LT(std::sqrt(err2 / ref2), c.max_rel_rms);
       }
     }
+  }
+}
+
+// One row of K-quant super-blocks, quantized block by block with `search`, dequantized.
+std::vector<float> k_round_trip(DType dtype, const float* x, int blocks, KQuantSearch search) {
+  const FormatInfo& f = format_info(dtype);
+  std::vector<uint8_t> row(static_cast<size_t>(blocks) * f.block_bytes);
+  for (int k = 0; k < blocks; ++k) {
+    uint8_t* b = row.data() + k * f.block_bytes;
+    const float* xb = x + k * APRC_QK_K;
+    if (dtype == DType::Q4_K) quantize_block_q4_k(xb, reinterpret_cast<aprc_block_q4_k*>(b), search);
+    if (dtype == DType::Q5_K) quantize_block_q5_k(xb, reinterpret_cast<aprc_block_q5_k*>(b), search);
+    if (dtype == DType::Q6_K) quantize_block_q6_k(xb, reinterpret_cast<aprc_block_q6_k*>(b), search);
+  }
+  return dequantize(TensorView{dtype, {1, blocks * APRC_QK_K}, row});
+}
+
+double squared_error(const std::vector<float>& y, const float* x) {
+  double e = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (std::isnan(y[i])) return INFINITY;
+    e += (static_cast<double>(y[i]) - x[i]) * (static_cast<double>(y[i]) - x[i]);
+  }
+  return e;
+}
+
+// The searched scales (what quantize_row writes) against the min/max ones on rows of odd block
+// counts of non-zero data: never a larger squared error on any row, clearly smaller on average;
+// the min/max baseline itself within half a step (it clamps nothing).
+TEST(Quantize, MinMaxIsTheBaselineTheSearchNeverLosesTo) {
+  for (DType dtype : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    double ratio_sum = 0;
+    int rows = 0;
+    for (Dist dist : {Dist::Gaussian, Dist::Outliers, Dist::Positive, Dist::Tiny}) {
+      for (int blocks : {1, 3, 5, 7}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + " distribution " + std::to_string(static_cast<int>(dist)) +
+                     ", " + std::to_string(blocks) + " blocks");
+        const auto x = random_data(static_cast<size_t>(blocks) * APRC_QK_K, dist, 77 + 10 * blocks + static_cast<int>(dist));
+        const auto min_max = k_round_trip(dtype, x.data(), blocks, KQuantSearch::MinMax);
+        const auto searched = k_round_trip(dtype, x.data(), blocks, KQuantSearch::ErrorMinimizing);
+        std::vector<uint8_t> row(*row_bytes(dtype, blocks * APRC_QK_K));
+        quantize_row(dtype, x.data(), blocks * APRC_QK_K, row.data());
+        EXPECT_EQ(dequantize(TensorView{dtype, {1, blocks * APRC_QK_K}, row}), searched) << "quantize_row searches";
+        const double e_min_max = squared_error(min_max, x.data()), e_searched = squared_error(searched, x.data());
+        ASSERT_GT(e_min_max, 0);
+        EXPECT_LE(e_searched, e_min_max);
+        ratio_sum += e_searched / e_min_max;
+        ++rows;
+        for (int i = 0; i < blocks * APRC_QK_K; ++i) {
+          const float* blk = x.data() + (i / APRC_QK_K) * APRC_QK_K;
+          const int k = i % APRC_QK_K;
+          const double baseline = dtype == DType::Q6_K ? q6_k_bound(blk, k)
+                                                   : k_bound(blk, k, dtype == DType::Q4_K ? 15 : 31) / 2.0;
+          ASSERT_LE(std::fabs(min_max[i] - x[i]), baseline + 1e-7) << "min/max, element " << i;
+        }
+      }
+    }
+    const double mean_ratio = ratio_sum / rows;
+    std::printf("%s: searched / min-max squared error, mean over %d rows: %.3f\n", dtype_name(dtype), rows, mean_ratio);
+    EXPECT_LT(mean_ratio, 0.9) << dtype_name(dtype);
   }
 }
 
