@@ -83,7 +83,7 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
     if (t->shape.empty() || t->shape.size() > apr::kMaxDims)
       bad_input(path + ": tensor '" + name + "': APR holds 1 to 8 dimensions, not " +
                       std::to_string(t->shape.size()));
-    Planned p{name, t, quant_type(options.quant, m.config, name, t->shape, t->dtype)};
+    Planned p{name, t, quant_type(options.quant, m.config, name, t->shape, t->dtype, options.overrides)};
     if (p.stored != t->dtype || !apr_code(p.stored)) {
       const auto [amax, finite] = scan_values(t->view());
       if (!finite) bad_input(t->file_path() + ": tensor '" + t->source_name + "': holds NaN or infinity");

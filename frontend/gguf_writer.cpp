@@ -160,7 +160,7 @@ void write_gguf(const Model& m, const std::string& path, const GgufWriteOptions&
     if (!gguf_name) bad_input(m.path + ": tensor '" + name + "' has no GGUF name (aprc writes qwen2 tensors only)");
     if (t.shape.empty() || t.shape.size() > 4)
       bad_input(m.path + ": tensor '" + name + "': GGUF holds 1 to 4 dimensions, not " + std::to_string(t.shape.size()));
-    Planned p{*gguf_name, &t, quant_type(options.quant, m.config, name, t.shape, t.dtype)};
+    Planned p{*gguf_name, &t, quant_type(options.quant, m.config, name, t.shape, t.dtype, options.overrides)};
     if (p.stored != t.dtype || !gguf_holds(p.stored)) {
       const auto [amax, finite] = scan_values(t.view());
       if (!finite) bad_input(t.file_path() + ": tensor '" + t.source_name + "': holds NaN or infinity");

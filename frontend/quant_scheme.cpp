@@ -1,5 +1,6 @@
 #include "aprc/quant_scheme.h"
 
+#include "aprc/error.h"
 #include "aprc/model.h"
 #include "tensor_names.h"
 
@@ -21,6 +22,7 @@ DType fitting(DType wanted, int64_t cols) {
   auto fits = [&](DType d) { return row_bytes(d, cols).has_value(); };
   if (fits(wanted)) return wanted;
   if (wanted == DType::Q4_K && fits(DType::Q5_0)) return DType::Q5_0;
+  if (wanted == DType::Q5_K && fits(DType::Q5_0)) return DType::Q5_0;
   if (wanted == DType::Q6_K && fits(DType::Q8_0)) return DType::Q8_0;
   return DType::F16;
 }
@@ -39,8 +41,29 @@ const char* quant_scheme_name(QuantScheme scheme) {
   return "?";
 }
 
+void check_quant_overrides(const QuantOverrides& overrides, const ModelConfig& config, const std::string& what) {
+  for (const auto& o : {overrides.embedding, overrides.output}) {
+    if (!o) continue;
+    switch (*o) {
+      case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::Q5_0:
+      case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: break;
+      default:
+        throw_bad_input(what + ": aprc does not write a whole tensor as " + dtype_name(*o) +
+                        " (f32, f16, bf16, q8_0, q5_0, q4_k, q5_k, q6_k)");
+    }
+  }
+  if (config.tied_embeddings && overrides.embedding && overrides.output)
+    throw_bad_input(what + ": the model's embedding is its output projection (tied): give the embedding type or the "
+                           "output type, not both");
+}
+
 DType quant_type(QuantScheme scheme, const ModelConfig& config, const std::string& name,
-                 std::span<const int64_t> shape, DType source) {
+                 std::span<const int64_t> shape, DType source, const QuantOverrides& overrides) {
+  const bool is_embedding = name == names::embed_tokens(), is_output = name == names::lm_head();
+  const auto& wanted = config.tied_embeddings && (is_embedding || is_output)
+                           ? (overrides.embedding ? overrides.embedding : overrides.output)
+                           : (is_embedding ? overrides.embedding : is_output ? overrides.output : std::nullopt);
+  if (wanted && shape.size() >= 2) return fitting(*wanted, shape.back());
   if (scheme == QuantScheme::Keep) return source;
   if (shape.size() < 2) return DType::F32;  // llama-quantize leaves 1-D tensors alone: f32 from the converter
   const int64_t cols = shape.back();
@@ -50,7 +73,7 @@ DType quant_type(QuantScheme scheme, const ModelConfig& config, const std::strin
     case QuantScheme::Q8_0: return fitting(DType::Q8_0, cols);
     case QuantScheme::Q4_K_M: break;
   }
-  const bool output = name == names::lm_head() || (config.tied_embeddings && name == names::embed_tokens());
+  const bool output = is_output || (config.tied_embeddings && is_embedding);
   if (output) return fitting(DType::Q6_K, cols);
   if (const auto layer = layer_index(name);
       layer && (ends_with(name, ".self_attn.v_proj.weight") || ends_with(name, ".mlp.down_proj.weight")) &&

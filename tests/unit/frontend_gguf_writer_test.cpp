@@ -99,6 +99,40 @@ TEST(QuantScheme, Q4KMTypesFollowLlamaCpp) {
   EXPECT_FALSE(quant_scheme_from_name("q4_k_s").has_value());
 }
 
+// --embedding-type / --output-type (llama-quantize's --token-embedding-type / --output-tensor-type).
+TEST(QuantScheme, OverridesReplaceTheEmbeddingAndOutputFormats) {
+  const ModelConfig tied = eight_layers();
+  ModelConfig untied = tied;
+  untied.tied_embeddings = false;
+  const std::vector<int64_t> m{128, 256}, odd{64, 96}, vec{256};
+  const std::string q = "model.layers.2.self_attn.q_proj.weight", v = "model.layers.0.self_attn.v_proj.weight";
+  // Tied: either override is the embedding's (and its APR copy's) format; nothing else moves.
+  for (const QuantOverrides o : {QuantOverrides{DType::Q4_K, std::nullopt}, QuantOverrides{std::nullopt, DType::Q4_K}}) {
+    EXPECT_EQ(quant_type(QuantScheme::Q4_K_M, tied, "model.embed_tokens.weight", m, DType::BF16, o), DType::Q4_K);
+    EXPECT_EQ(quant_type(QuantScheme::Q4_K_M, tied, "lm_head.weight", m, DType::BF16, o), DType::Q4_K);
+    EXPECT_EQ(quant_type(QuantScheme::Q4_K_M, tied, v, m, DType::BF16, o), DType::Q6_K);
+    EXPECT_EQ(quant_type(QuantScheme::Q4_K_M, tied, q, m, DType::BF16, o), DType::Q4_K);
+    EXPECT_EQ(quant_type(QuantScheme::Keep, tied, "model.embed_tokens.weight", m, DType::BF16, o), DType::Q4_K);
+    EXPECT_EQ(quant_type(QuantScheme::Q4_K_M, tied, "model.norm.weight", vec, DType::BF16, o), DType::F32);
+  }
+  // Untied: each override its own tensor.
+  const QuantOverrides both{DType::Q8_0, DType::Q5_K};
+  EXPECT_EQ(quant_type(QuantScheme::Q4_K_M, untied, "model.embed_tokens.weight", m, DType::BF16, both), DType::Q8_0);
+  EXPECT_EQ(quant_type(QuantScheme::Q4_K_M, untied, "lm_head.weight", m, DType::BF16, both), DType::Q5_K);
+  EXPECT_EQ(quant_type(QuantScheme::Q4_K_M, untied, "lm_head.weight", m, DType::BF16, {DType::Q8_0, std::nullopt}),
+            DType::Q6_K);
+  // Rows that are not whole 256-weight blocks fall back as the scheme's choices do.
+  EXPECT_EQ(quant_type(QuantScheme::Q4_K_M, tied, "model.embed_tokens.weight", odd, DType::BF16, {DType::Q4_K, {}}),
+            DType::Q5_0);
+  EXPECT_EQ(quant_type(QuantScheme::Q4_K_M, tied, "model.embed_tokens.weight", odd, DType::BF16, {DType::Q5_K, {}}),
+            DType::Q5_0);
+  // A tied model takes one of the two; formats aprc does not write whole tensors into are refused.
+  EXPECT_NO_THROW(check_quant_overrides(both, untied, "x.gguf"));
+  EXPECT_TRUE(testing::fails_with([&] { check_quant_overrides(both, tied, "x.gguf"); }, {"x.gguf", "tied"}));
+  EXPECT_TRUE(testing::fails_with([&] { check_quant_overrides({DType::AprQ8, {}}, untied, "x.gguf"); },
+                                  {"x.gguf", "aprq8"}));
+}
+
 TEST(GgufWriter, KeptModelReadsBackTheSame) {
   testing::ScratchDir dir;
   for (DType d : {DType::F32, DType::Q4_K, DType::Q8_0}) {
@@ -188,6 +222,22 @@ TEST(GgufWriter, QuantizedTensorsWithinTheirFormatsBounds) {
       }
     }
   }
+}
+
+TEST(GgufWriter, EmbeddingTypeOverrideIsWrittenAndReadBack) {
+  testing::ScratchDir dir;
+  const Model m = testing::tiny_model(eight_layers(), DType::BF16, 11);
+  GgufWriteOptions options;
+  options.quant = QuantScheme::Q4_K_M;
+  options.overrides.embedding = DType::Q4_K;
+  write_gguf(m, dir.file("m.gguf"), options);
+  const Model back = load_model(dir.file("m.gguf"));
+  for (const auto& [name, t] : m.tensors) {
+    const TensorRef& w = back.tensor(name);
+    EXPECT_EQ(w.dtype, quant_type(QuantScheme::Q4_K_M, m.config, name, t.shape, t.dtype, options.overrides)) << name;
+    if (w.dtype != DType::F32) expect_within_bound(t, w);
+  }
+  EXPECT_EQ(back.tensor("model.embed_tokens.weight").dtype, DType::Q4_K);
 }
 
 TEST(GgufWriter, VocabularyPaddedToTheEmbeddingRows) {

@@ -21,11 +21,15 @@ namespace aprc {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: aprc import IN -o OUT.apr|OUT.gguf [--quant keep|f16|q8_0|q4_k_m] [--f32] [--json] [--quiet]\n"
+    "usage: aprc import IN -o OUT.apr|OUT.gguf [--quant keep|f16|q8_0|q4_k_m] [--embedding-type T] [--output-type T]\n"
+    "                   [--f32] [--no-tied-copy] [--json] [--quiet]\n"
     "  IN: a .gguf file (any file of a split set), an .apr file, or a Hugging Face folder.\n"
     "  -o: the output's format follows its extension (.gguf: GGUF v3, anything else: APR v2).\n"
     "  --quant: keep (default: every tensor as stored), f16, q8_0, or q4_k_m (llama.cpp's Q4_K_M mix:\n"
     "           Q4_K, Q6_K for the output and half of attn_v/ffn_down); norms and biases f32.\n"
+    "  --embedding-type, --output-type T: the token embedding's / output projection's format instead\n"
+    "           (llama-quantize's --token-embedding-type / --output-tensor-type): f32, f16, bf16, q8_0,\n"
+    "           q5_0, q4_k, q5_k or q6_k. A tied model's embedding is its output: give one of them.\n"
     "  --f32: APR: store tensors whose format APR cannot hold (q8_0, q5_0, q5_k) as f32, not f16.\n"
     "  --no-tied-copy: APR: leave out lm_head.weight of a tied model (aprc reads it tied either way).\n"
     "  --json: print a JSON summary instead of text. --quiet: no progress on stderr.\n";
@@ -62,7 +66,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 int cmd_import(int argc, char** argv) {
-  cli::Args args("import", argc, argv, {"o", "quant"}, {"f32", "json", "quiet", "no-tied-copy", "help"});
+  cli::Args args("import", argc, argv, {"o", "quant", "embedding-type", "output-type"},
+                 {"f32", "json", "quiet", "no-tied-copy", "help"});
   if (args.flag("help")) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -81,6 +86,14 @@ int cmd_import(int argc, char** argv) {
 
   const auto start = std::chrono::steady_clock::now();
   const Model in = load_model(in_path);
+  QuantOverrides overrides;
+  for (const auto& [option, field] : {std::pair{"embedding-type", &overrides.embedding}, std::pair{"output-type", &overrides.output}})
+    if (const auto name = args.value(option)) {
+      *field = dtype_from_name(*name);
+      if (!*field) throw_bad_input(std::string("aprc import: --") + option + " " + *name + ": not a tensor format");
+    }
+  check_quant_overrides(overrides, in.config, "aprc import");
+
   std::map<std::string, size_t> stored_types;
   size_t converted = 0;
   auto progress = [&](size_t k, size_t n, const std::string& name, DType from, DType to) {
@@ -93,11 +106,13 @@ int cmd_import(int argc, char** argv) {
   if (gguf) {
     GgufWriteOptions options;
     options.quant = *quant;
+    options.overrides = overrides;
     options.progress = progress;
     write_gguf(in, *out_path, options);
   } else {
     AprWriteOptions options;
     options.quant = *quant;
+    options.overrides = overrides;
     options.convert_to = args.flag("f32") ? DType::F32 : DType::F16;
     options.tied_copy = !args.flag("no-tied-copy");
     options.progress = progress;
@@ -117,6 +132,8 @@ int cmd_import(int argc, char** argv) {
                              {"output", *out_path},
                              {"output_format", out.format},
                              {"quant", quant_scheme_name(*quant)},
+                             {"embedding_type", overrides.embedding ? nlohmann::json(dtype_name(*overrides.embedding)) : nlohmann::json()},
+                             {"output_type", overrides.output ? nlohmann::json(dtype_name(*overrides.output)) : nlohmann::json()},
                              {"tensors", out.tensors.size()},
                              {"stored_types", stored_types},
                              {"converted", converted},

@@ -21,6 +21,7 @@ std::optional<uint8_t> apr_code(DType dtype);  // nullopt: APR cannot hold it
 struct AprWriteOptions {
   // The format of each tensor (quant_scheme.h); Keep stores every tensor APR can hold as it is.
   QuantScheme quant = QuantScheme::Keep;
+  QuantOverrides overrides;  // the embedding's / output's format instead of the scheme's
   // What a tensor becomes when APR cannot hold its dtype (Q8_0, Q5_0, Q5_K, FP8): F16, or F32 for a
   // tensor with values beyond the f16 range; F32 always when this is F32.
   DType convert_to = DType::F16;

@@ -14,6 +14,7 @@ namespace aprc {
 
 struct GgufWriteOptions {
   QuantScheme quant = QuantScheme::Keep;  // formats GGUF cannot hold (AprQ4, AprQ8, FP8) become f16
+  QuantOverrides overrides;               // the embedding's / output's format instead of the scheme's
   std::string name;                       // general.name; left out when empty
   // Called once per tensor as it is written (tensor index, count, canonical name, source dtype,
   // stored dtype).
