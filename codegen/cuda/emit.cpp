@@ -200,6 +200,9 @@ std::string store_stmt(const KernelSpec& spec, const LinearShape& s, int i, cons
 // twice; for the 18944-wide down projection that was a tenth of the kernel's time, H100 run 10).
 constexpr int64_t kGemvMaxBlocks = 132;
 constexpr int kGemvMaxWarps = 16;
+// One row a task (R = 1) needs fewer registers (64-72 for Q4_K/Q6_K at U = 4): blocks of up to 28 warps
+// (896 threads, 73 registers a thread).
+constexpr int kGemvMaxWarpsOneRow = 28;
 
 struct GemvPlan {
   int warps = kGemvMaxWarps, R = 4, U = 2;
@@ -225,6 +228,12 @@ GemvPlan gemv_plan(const KernelSpec& spec, const LinearShape& s) {
   g.R = s.swiglu ? 2 : 4;
   while (g.R > 2 && count(g.R) < 2 * slots) g.R /= 2;
   if (count(2) < slots / 4) g.R = 1;
+  // A single weight without a norm prologue whose rows fit one wave of 28-warp blocks (o_proj and
+  // down of 7B: 3584 rows): one row a warp, twice the warps in flight of R = 2. The GEMV is bound by
+  // latency at 16 warps an SM; this gave 328 tok/s against 313-317 on an H100 (run 10). Kernels with
+  // several weights or a norm need more registers than 73 at R = 1 and stay at R = 2.
+  else if (g.R == 2 && !s.swiglu && s.nw == 1 && !spec.has_norm && count(1) <= kGemvMaxBlocks * kGemvMaxWarpsOneRow)
+    g.R = 1;
   // 4-8 chunk loads in flight a lane: U = 2 with R = 2 beat U = 4 (fewer registers, H100 run 10)
   g.U = g.R == 1 ? 4 : 2;
   for (int i = 0; i < groups; ++i) g.tasks.push_back((spec.weights[i].rows + g.R - 1) / g.R);
@@ -232,7 +241,8 @@ GemvPlan gemv_plan(const KernelSpec& spec, const LinearShape& s) {
   // Persistent blocks (at most one per SM) walk the tasks, so each SM stages x once. Fewer tasks than
   // warp slots: smaller blocks on every SM rather than full ones on some (3584 rows at R = 2: 128
   // blocks of 14 warps, not 112 of 16 with 20 SMs idle).
-  g.warps = static_cast<int>(std::clamp<int64_t>((g.total_tasks + kGemvMaxBlocks - 1) / kGemvMaxBlocks, 4, kGemvMaxWarps));
+  const int max_warps = g.R == 1 ? kGemvMaxWarpsOneRow : kGemvMaxWarps;
+  g.warps = static_cast<int>(std::clamp<int64_t>((g.total_tasks + kGemvMaxBlocks - 1) / kGemvMaxBlocks, 4, max_warps));
   g.blocks = std::min<int64_t>((g.total_tasks + g.warps - 1) / g.warps, kGemvMaxBlocks);
   for (const auto& w : spec.weights) (is_intx(w) ? g.intx : g.floatx) = true;
   if (g.intx && s.K % 32 != 0) unsupported(spec, "quantized weights need rows of a multiple of 32");

@@ -432,9 +432,12 @@ std::vector<Case> build_cases() {
   both({"linear R=4 norm+bias q4_k/q6_k/q8_0", {q4k, q6k, q80}, {8485, 101, 37}, 256, true, true}, 3);
   both({"linear R=2 swiglu q6_k", {q6k, q6k}, {4300, 4300}, 256, true, false, Epilogue::SwiGLU}, 2);
   both({"linear R=2 residual q5_0", {q50}, {4301}, 64, false, false, Epilogue::Residual}, 2);
-  // Fewer tasks than the grid's warp slots: blocks of 14 and of 9 warps on (nearly) every SM.
-  both({"linear 14-warp blocks residual q4_k", {q4k}, {3583}, 256, false, false, Epilogue::Residual}, 2);
+  // Fewer tasks than the grid's warp slots: blocks of 14 and of 9 warps on (nearly) every SM; one
+  // row a warp on blocks of 28 warps (a single weight without a norm, as o_proj and down).
+  both({"linear 14-warp blocks norm q4_k", {q4k}, {3583}, 256, true, false}, 2);
   both({"linear 9-warp blocks norm+bias q6_k", {q6k}, {2301}, 256, true, true}, 2);
+  both({"linear one row a warp, 28-warp blocks, residual q4_k", {q4k}, {3583}, 256, false, false, Epilogue::Residual}, 2);
+  both({"linear one row a warp, 28-warp blocks, q6_k", {q6k}, {3001}, 256, false, false}, 2);
   cs.push_back(attention_case("attention 6/2x64 f32 cache", 6, 2, 64, DType::F32, 45, 3, seed++, 1e-4));
   cs.push_back(attention_case("attention 4/4x40 f16 cache", 4, 4, 40, DType::F16, 37, 2, seed++, 1e-4));
   cs.push_back(attention_case("attention 7/1x128 bf16 cache", 7, 1, 128, DType::BF16, 3, 2, seed++, 1e-4));
