@@ -22,14 +22,14 @@ bool is_table_operand(mlir::OpOperand& use) {
   return embedding && &use == &embedding.getTableMutable();
 }
 
-// Whether the target's kernels read the weight in its matrix layout: every reader multiplies by it,
-// or, where the target's embedding kernel reads that layout too (cuda), reads it as an embedding
-// table. On cuda a tied model's table and logits matrix are then one weight in one layout.
-bool repackable(llvm::ArrayRef<WeightRefOp> refs, bool tables_read_layout) {
+// Whether the target's kernels read the weight in its matrix layout: every reader multiplies by it
+// or looks rows up in it as an embedding table (the CPU and CUDA embedding kernels read the matrix
+// layouts too). A tied model's table and logits matrix are then one weight in one layout, stored once.
+bool repackable(llvm::ArrayRef<WeightRefOp> refs) {
   bool read = false;
   for (WeightRefOp ref : refs)
     for (mlir::OpOperand& use : ref->getUses()) {
-      if (!is_matrix_operand(use) && !(tables_read_layout && is_table_operand(use))) return false;
+      if (!is_matrix_operand(use) && !is_table_operand(use)) return false;
       read = true;
     }
   return read;  // read by nothing: no kernel to lay it out for
@@ -51,7 +51,7 @@ struct RepackWeights : impl::RepackWeightsBase<RepackWeights> {
           !layout_bytes(layout, type.getEncoding(), type.rows(), type.cols(), type.getScales()))
         continue;
       const llvm::SmallVector<WeightRefOp>& readers = refs[weight.getSymNameAttr()];
-      if (!repackable(readers, target == Backend::Cuda)) continue;
+      if (!repackable(readers)) continue;
       const auto repacked = WeightType::get(&getContext(), type.getEncoding(), type.getShape(), layout, type.getScales());
       weight.setTypeAttr(mlir::TypeAttr::get(repacked));
       for (WeightRefOp ref : readers) ref.getResult().setType(repacked);

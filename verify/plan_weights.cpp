@@ -10,10 +10,14 @@ namespace aprc::verify {
 TensorView PlanWeights::weight(const reference::WeightDecl& decl) const {
   const std::vector<PlanWeight>& table = plan_->manifest().weights;
   // Every entry of the symbol (a plan for several targets stores it once per layout), the one in the
-  // declared layout first.
+  // declared layout first. A weight stored once for several symbols (a tied model's table and logits
+  // matrix) is named after the first: the others find it by the tensor it was made from.
   std::vector<size_t> entries;
   for (size_t i = 0; i < table.size(); ++i)
     if (table[i].name == decl.symbol) entries.push_back(i);
+  if (entries.empty())
+    for (size_t i = 0; i < table.size(); ++i)
+      if (table[i].source == decl.source && table[i].shape == decl.shape) entries.push_back(i);
   if (entries.empty())
     throw_bad_input(plan_->path() + ": the reference IR declares weight @" + decl.symbol +
                     ", which the plan does not store");

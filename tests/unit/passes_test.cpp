@@ -135,27 +135,26 @@ std::map<std::string, std::string> layouts(const std::string& text) {
   return out;
 }
 
-// The model tensor behind a projection or logits weight symbol (as the IR builder names them), or
-// null for the other symbols (norms, biases, and on cpu tables: the cuda embedding kernel reads the
-// matrix layouts).
-const TensorRef* matrix_tensor(const Model& model, const std::string& symbol, Backend backend) {
+// The model tensor behind a projection, logits or embedding weight symbol (as the IR builder names
+// them; both targets' embedding kernels read the matrix layouts), or null for norms and biases.
+const TensorRef* matrix_tensor(const Model& model, const std::string& symbol) {
   if (symbol == "logits.weight") return &model.output_weight();
-  if (symbol == "embed.weight" && backend == Backend::Cuda) return &model.tensor(names::embed_tokens());
+  if (symbol == "embed.weight") return &model.tensor(names::embed_tokens());
   std::smatch m;
   if (!std::regex_match(symbol, m, std::regex(R"re(layers\.(\d+)\.(attn|mlp)\.(\w+_proj)\.weight)re"))) return nullptr;
   const std::string tensor = (m[2] == "attn" ? "self_attn." : "mlp.") + m[3].str() + ".weight";
   return &model.tensor(names::layer(std::stoi(m[1]), tensor.c_str()));
 }
 
-// Weights that only matrix products read (and on cuda embedding tables) have their target's layout
-// (where it can hold them); the others stay row_major.
+// Weights that matrix products or embedding lookups read have their target's layout (where it can
+// hold them); the others stay row_major.
 void expect_layouts(const std::string& text, const Model& model, Backend backend) {
   const std::map<std::string, std::string> got = layouts(text);
   ASSERT_FALSE(got.empty());
   for (const auto& [symbol, layout] : got) {
     SCOPED_TRACE(symbol);
     std::string want = layout_name(WeightLayout::RowMajor);
-    if (const TensorRef* t = matrix_tensor(model, symbol, backend)) {
+    if (const TensorRef* t = matrix_tensor(model, symbol)) {
       const WeightLayout preferred = preferred_layout(backend, t->dtype);
       if (layout_supports(preferred, t->dtype) && layout_bytes(preferred, t->dtype, t->shape[0], t->shape[1]))
         want = layout_name(preferred);

@@ -1,14 +1,14 @@
 // aprc-repack-weights: weights read only as the matrix of a matrix product take their target's
 // layout (preferred_layout, runtime/core/target_layouts.cpp; the unit tests check each weight
 // against it); norms, biases and unused weights stay row_major; tables and weights with both kinds of
-// readers stay row_major on cpu and take the matrix layout on cuda (its embedding kernel reads the
-// cuda layouts: a tied model's one weight); every weight_ref follows its declaration.
+// readers take the matrix layout too (both targets' embedding kernels read it: a tied model's one
+// weight, stored once); every weight_ref follows its declaration.
 // RUN: aprc-opt %s --aprc-repack-weights=target=cpu | FileCheck %s --check-prefixes=CHECK,CPU
 // RUN: aprc-opt %s --aprc-repack-weights=target=cuda | FileCheck %s --check-prefixes=CHECK,CUDA
 // RUN: not aprc-opt %s --aprc-repack-weights=target=tpu 2>&1 | FileCheck %s --check-prefix=BAD
 // BAD: Cannot find option named 'tpu'
 
-// CPU: aprc.weight @embed : !aprc.weight<q4_k, [1000, 256]> {source = "e"}
+// CPU: aprc.weight @embed : !aprc.weight<q4_k, [1000, 256], cpu_r16> {source = "e"}
 // CUDA: aprc.weight @embed : !aprc.weight<q4_k, [1000, 256], cuda_q4_k> {source = "e"}
 aprc.weight @embed : !aprc.weight<q4_k, [1000, 256]> {source = "e"}
 // CHECK: aprc.weight @norm : !aprc.weight<f32, [256]> {source = "n"}
@@ -18,7 +18,7 @@ aprc.weight @bias : !aprc.weight<f32, [256]> {source = "b"}
 // CHECK: aprc.weight @unused : !aprc.weight<q4_k, [256, 256]> {source = "u"}
 aprc.weight @unused : !aprc.weight<q4_k, [256, 256]> {source = "u"}
 // Read as a table and as a matrix.
-// CPU: aprc.weight @both : !aprc.weight<q8_0, [1000, 256]> {source = "e"}
+// CPU: aprc.weight @both : !aprc.weight<q8_0, [1000, 256], cpu_r16> {source = "e"}
 // CUDA: aprc.weight @both : !aprc.weight<q8_0, [1000, 256], cuda_q8_0> {source = "e"}
 aprc.weight @both : !aprc.weight<q8_0, [1000, 256]> {source = "e"}
 // CHECK: aprc.weight @q : !aprc.weight<q4_k, [256, 256][[Q:.*]]> {source = "q"}
@@ -30,7 +30,7 @@ aprc.weight @logits : !aprc.weight<q8_0, [1000, 256]> {source = "e"}
 
 // CHECK-LABEL: func.func @f
 func.func @f(%ids: tensor<?xi32>) -> (tensor<?x1000xf32>, tensor<?x256xf32>, tensor<?x1000xf32>) {
-  // CPU: aprc.weight_ref @embed : !aprc.weight<q4_k, [1000, 256]>
+  // CPU: aprc.weight_ref @embed : !aprc.weight<q4_k, [1000, 256], cpu_r16>
   // CUDA: aprc.weight_ref @embed : !aprc.weight<q4_k, [1000, 256], cuda_q4_k>
   %e = aprc.weight_ref @embed : !aprc.weight<q4_k, [1000, 256]>
   %x = aprc.embedding %ids, %e : (tensor<?xi32>, !aprc.weight<q4_k, [1000, 256]>) -> tensor<?x256xf32>
@@ -48,7 +48,7 @@ func.func @f(%ids: tensor<?xi32>) -> (tensor<?x1000xf32>, tensor<?x256xf32>, ten
   %l = aprc.weight_ref @logits : !aprc.weight<q8_0, [1000, 256]>
   // CHECK: aprc.logits %{{.*}}, %{{.*}} : (tensor<?x256xf32>, !aprc.weight<q8_0, [1000, 256][[L]]>)
   %o = aprc.logits %u, %l : (tensor<?x256xf32>, !aprc.weight<q8_0, [1000, 256]>) -> tensor<?x1000xf32>
-  // CPU: aprc.weight_ref @both : !aprc.weight<q8_0, [1000, 256]>
+  // CPU: aprc.weight_ref @both : !aprc.weight<q8_0, [1000, 256], cpu_r16>
   // CUDA: aprc.weight_ref @both : !aprc.weight<q8_0, [1000, 256], cuda_q8_0>
   %t = aprc.weight_ref @both : !aprc.weight<q8_0, [1000, 256]>
   %x2 = aprc.embedding %ids, %t : (tensor<?xi32>, !aprc.weight<q8_0, [1000, 256]>) -> tensor<?x256xf32>

@@ -128,9 +128,9 @@ def RepackWeights : Pass<"aprc-repack-weights", "::mlir::ModuleOp"> {
     Each `aprc.weight` read only by `linear`, `fused_linear` (as a weight) and `logits` gets the
     layout `preferred_layout(target, encoding)` (runtime/core/target_layouts.cpp) when that layout
     can hold its shape; its `aprc.weight_ref`s follow. Norms and biases stay row_major. Embedding
-    tables (and weights read both as a table and as a matrix) stay row_major on cpu; on cuda, whose
-    embedding kernel reads the cuda layouts, they take the matrix layout too, so that a tied model's
-    table and logits matrix are stored once, in the layout the logits GEMV streams.
+    tables (and weights read both as a table and as a matrix) take the matrix layout too: the CPU
+    and CUDA embedding kernels read it, so a tied model's table and logits matrix are stored once,
+    in the layout the logits kernel streams.
   }];
   let options = [
     Option<"target", "target", "::aprc::Backend", "::aprc::Backend::Cpu",
