@@ -6,6 +6,7 @@
 
 #include "aprc/ir/dialect.h"
 #include "aprc/passes/passes.h"
+#include "require_expanded.h"
 #include "matrix_operand.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringRef.h"
@@ -74,6 +75,7 @@ struct CastFp8 : impl::CastFp8Base<CastFp8> {
   }
 
   void runOnOperation() override {
+    if (mlir::failed(require_expanded(getOperation(), getArgument()))) return signalPassFailure();
     mlir::ModuleOp module = getOperation();
     auto refs = readers_of(module);
     for (WeightOp weight : module.getOps<WeightOp>()) {
@@ -101,6 +103,7 @@ struct CastFp8 : impl::CastFp8Base<CastFp8> {
 
 struct DequantizeWeights : impl::DequantizeWeightsBase<DequantizeWeights> {
   void runOnOperation() override {
+    if (mlir::failed(require_expanded(getOperation(), getArgument()))) return signalPassFailure();
     mlir::ModuleOp module = getOperation();
     auto refs = readers_of(module);
     for (WeightOp weight : module.getOps<WeightOp>())

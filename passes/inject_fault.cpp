@@ -5,6 +5,7 @@
 #include <string>
 
 #include "aprc/passes/passes.h"
+#include "require_expanded.h"
 #include "fusion.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -57,6 +58,7 @@ struct InjectFault : impl::InjectFaultBase<InjectFault> {
   using InjectFaultBase::InjectFaultBase;
 
   void runOnOperation() override {
+    if (mlir::failed(require_expanded(getOperation(), getArgument()))) return signalPassFailure();
     if (op.empty()) {
       getOperation().emitError("aprc-inject-fault: no op pattern given (op=PATTERN)");
       return signalPassFailure();

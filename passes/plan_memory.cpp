@@ -12,6 +12,7 @@
 
 #include "aprc/ir/dialect.h"
 #include "aprc/passes/passes.h"
+#include "require_expanded.h"
 #include "llvm/Support/MathExtras.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -172,6 +173,7 @@ struct PlanMemory : impl::PlanMemoryBase<PlanMemory> {
   void runOnOperation() override {
     mlir::func::FuncOp fn = getOperation();
     if (fn.isExternal()) return;
+    if (mlir::failed(require_expanded(getOperation(), getArgument()))) return signalPassFailure();
     if (!fn.getBody().hasOneBlock()) {
       fn.emitOpError() << "aprc-plan-memory: needs a function of one block";
       return signalPassFailure();

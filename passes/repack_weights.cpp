@@ -3,6 +3,7 @@
 // bytes in that layout, and a kernel is chosen by the weight's type, so no kernel can meet a layout
 // it was not written for.
 #include "aprc/passes/passes.h"
+#include "require_expanded.h"
 #include "matrix_operand.h"
 #include "aprc/ir/dialect.h"
 #include "llvm/ADT/MapVector.h"
@@ -39,6 +40,7 @@ struct RepackWeights : impl::RepackWeightsBase<RepackWeights> {
   using RepackWeightsBase::RepackWeightsBase;
 
   void runOnOperation() override {
+    if (mlir::failed(require_expanded(getOperation(), getArgument()))) return signalPassFailure();
     mlir::ModuleOp module = getOperation();
     llvm::DenseMap<mlir::StringAttr, llvm::SmallVector<WeightRefOp>> refs;
     module.walk([&](WeightRefOp ref) { refs[ref.getWeightAttr().getAttr()].push_back(ref); });
