@@ -12,6 +12,7 @@
 // Quantized adapters (INTX) also have:
 //   dotq(raw, xq)              sum of x[i] * w[i] over the chunk, x given as aprc_xq (below)
 //   code(raw, i), scale_of(raw, h), min_of(raw)   w[i] = scale_of(raw, i / 16) * code(raw, i) - min_of(raw)
+//                              (values and decode16 follow from these: aprc_w_quantized<W>)
 //   prefetch(row0, rows)       asks L2 for the rows' planes (issued before the kernel waits for its
 //                              inputs, so weight traffic overlaps the previous kernel's end)
 // Float adapters have dot(raw, x, xsum) over float activations. Adapters with MMA = true (weights that
@@ -82,25 +83,47 @@ APRC_DEV float aprc_combine_off(const int* d, const aprc_xq& x, int off, int h0,
   return aprc_combine(e);
 }
 
-// The dequantized values and the tensor-core decode of any quantized adapter, from code/scale_of/min_of.
+// The dequantized values and the tensor-core decode of every quantized adapter W, from its
+// code/scale_of/min_of: W derives from aprc_w_quantized<W>.
 template <class W>
-APRC_DEV void aprc_values_q(const W& w, const typename W::Raw& r, float* out) {
-  const float mn = w.min_of(r);
-  for (int i = 0; i < W::CW; ++i) out[i] = w.scale_of(r, i >> 4) * (float)w.code(r, i) - mn;
-}
-template <class W>
-APRC_DEV void aprc_decode16_q(const W& w, int row, int k0, int h, unsigned* pairs, float& scale, float& mn) {
-  const typename W::Raw r = W::CW == 32 ? w.load(row, k0 >> 5) : w.load(row, (k0 >> 4) + h);
-  const int base = W::CW == 32 ? 16 * h : 0;
+struct aprc_w_quantized {
+  template <class R>
+  APRC_DEV void values(const R& r, float* out) const {
+    const W& w = static_cast<const W&>(*this);
+    const float mn = w.min_of(r);
+    for (int i = 0; i < W::CW; ++i) out[i] = w.scale_of(r, i >> 4) * (float)w.code(r, i) - mn;
+  }
+  APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
+    const W& w = static_cast<const W&>(*this);
+    const typename W::Raw r = W::CW == 32 ? w.load(row, k0 >> 5) : w.load(row, (k0 >> 4) + h);
+    const int base = W::CW == 32 ? 16 * h : 0;
 #pragma unroll
-  for (int i = 0; i < 8; ++i)
-    pairs[i] = aprc_bf16_of_small_int(w.code(r, base + 2 * i)) | aprc_bf16_of_small_int(w.code(r, base + 2 * i + 1)) << 16;
-  scale = w.scale_of(r, W::CW == 32 ? h : 0);
-  mn = w.min_of(r);
-}
+    for (int i = 0; i < 8; ++i)
+      pairs[i] = aprc_bf16_of_small_int(w.code(r, base + 2 * i)) | aprc_bf16_of_small_int(w.code(r, base + 2 * i + 1)) << 16;
+    scale = w.scale_of(r, W::CW == 32 ? h : 0);
+    mn = w.min_of(r);
+  }
+};
+
+// scale_of/min_of of the k-quants with 6-bit scales and mins (Q4_K, Q5_K): sub-block r.j of the
+// 8-chunk header r.h.
+struct aprc_kquant_mins {
+  template <class R>
+  APRC_DEV float scale_of(const R& r, int) const {
+    float dsc, dm;
+    aprc_kquant_scale_min(r.h, r.j, dsc, dm);
+    return dsc;
+  }
+  template <class R>
+  APRC_DEV float min_of(const R& r) const {
+    float dsc, dm;
+    aprc_kquant_scale_min(r.h, r.j, dsc, dm);
+    return dm;
+  }
+};
 
 // ---- Q4_K in cuda_q4_k ------------------------------------------------------------------------------
-struct aprc_w_q4k {
+struct aprc_w_q4k : aprc_w_quantized<aprc_w_q4k>, aprc_kquant_mins {
   static constexpr bool MINS = true, INTX = true, MMA = true;
   static constexpr int CW = 32;
   const unsigned char* qs;
@@ -138,24 +161,10 @@ struct aprc_w_q4k {
     const unsigned w = (i >> 3) == 0 ? r.q.x : (i >> 3) == 1 ? r.q.y : (i >> 3) == 2 ? r.q.z : r.q.w;
     return (int)((w >> (4 * (i & 7))) & 15u);
   }
-  APRC_DEV float scale_of(const Raw& r, int) const {
-    float dsc, dm;
-    aprc_kquant_scale_min(r.h, r.j, dsc, dm);
-    return dsc;
-  }
-  APRC_DEV float min_of(const Raw& r) const {
-    float dsc, dm;
-    aprc_kquant_scale_min(r.h, r.j, dsc, dm);
-    return dm;
-  }
-  APRC_DEV void values(const Raw& r, float* out) const { aprc_values_q(*this, r, out); }
-  APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
-    aprc_decode16_q(*this, row, k0, h, pairs, scale, mn);
-  }
 };
 
 // ---- Q5_K in cuda_q5_k ------------------------------------------------------------------------------
-struct aprc_w_q5k {
+struct aprc_w_q5k : aprc_w_quantized<aprc_w_q5k>, aprc_kquant_mins {
   static constexpr bool MINS = true, INTX = true, MMA = true;
   static constexpr int CW = 32;
   const unsigned char* qs;
@@ -200,24 +209,10 @@ struct aprc_w_q5k {
     const unsigned w = (i >> 3) == 0 ? r.q.x : (i >> 3) == 1 ? r.q.y : (i >> 3) == 2 ? r.q.z : r.q.w;
     return (int)(((w >> (4 * (i & 7))) & 15u) | ((r.hb >> (8 * j + g)) & 1u) << 4);
   }
-  APRC_DEV float scale_of(const Raw& r, int) const {
-    float dsc, dm;
-    aprc_kquant_scale_min(r.h, r.j, dsc, dm);
-    return dsc;
-  }
-  APRC_DEV float min_of(const Raw& r) const {
-    float dsc, dm;
-    aprc_kquant_scale_min(r.h, r.j, dsc, dm);
-    return dm;
-  }
-  APRC_DEV void values(const Raw& r, float* out) const { aprc_values_q(*this, r, out); }
-  APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
-    aprc_decode16_q(*this, row, k0, h, pairs, scale, mn);
-  }
 };
 
 // ---- Q6_K in cuda_q6_k ------------------------------------------------------------------------------
-struct aprc_w_q6k {
+struct aprc_w_q6k : aprc_w_quantized<aprc_w_q6k> {
   static constexpr bool MINS = false, INTX = true, MMA = true;
   static constexpr int CW = 32;
   const unsigned char* ql;
@@ -275,14 +270,10 @@ struct aprc_w_q6k {
     return aprc_half_to_float((unsigned short)r.d) * (float)(signed char)((r.s2 >> (8 * h)) & 0xffu);
   }
   APRC_DEV float min_of(const Raw&) const { return 0.f; }
-  APRC_DEV void values(const Raw& r, float* out) const { aprc_values_q(*this, r, out); }
-  APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
-    aprc_decode16_q(*this, row, k0, h, pairs, scale, mn);
-  }
 };
 
 // ---- Q8_0 in cuda_q8_0 (chunks of 16 weights: half a block, groups 4h..4h+3) ---------------------------
-struct aprc_w_q8_0 {
+struct aprc_w_q8_0 : aprc_w_quantized<aprc_w_q8_0> {
   static constexpr bool MINS = false, INTX = true, MMA = true;
   static constexpr int CW = 16;
   const unsigned char* qs;
@@ -327,14 +318,10 @@ struct aprc_w_q8_0 {
   }
   APRC_DEV float scale_of(const Raw& r, int) const { return aprc_half_to_float((unsigned short)r.d); }
   APRC_DEV float min_of(const Raw&) const { return 0.f; }
-  APRC_DEV void values(const Raw& r, float* out) const { aprc_values_q(*this, r, out); }
-  APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
-    aprc_decode16_q(*this, row, k0, h, pairs, scale, mn);
-  }
 };
 
 // ---- Q5_0 in cuda_q5_0 --------------------------------------------------------------------------------
-struct aprc_w_q5_0 {
+struct aprc_w_q5_0 : aprc_w_quantized<aprc_w_q5_0> {
   static constexpr bool MINS = false, INTX = true, MMA = true;
   static constexpr int CW = 32;
   const unsigned char* qs;
@@ -376,10 +363,6 @@ struct aprc_w_q5_0 {
   }
   APRC_DEV float scale_of(const Raw& r, int) const { return aprc_half_to_float((unsigned short)r.d); }
   APRC_DEV float min_of(const Raw&) const { return 0.f; }
-  APRC_DEV void values(const Raw& r, float* out) const { aprc_values_q(*this, r, out); }
-  APRC_DEV void decode16(int row, int k0, int h, unsigned* pairs, float& scale, float& mn) const {
-    aprc_decode16_q(*this, row, k0, h, pairs, scale, mn);
-  }
 };
 
 // ---- plain floats in row_major ------------------------------------------------------------------------
