@@ -290,20 +290,6 @@ APRC_DEV void aprc_fp8_mma_tile(const W0& w0, const W1& w1, int n0, int N, const
     aprc_sync();
   }
 
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = wm * 32 + i * 16 + g + (e >= 2 ? 8 : 0);
-        const int c = wn * 32 + j * 8 + 2 * tq + (e & 1);
-        const int tok = m0 + r, row = n0 + c;
-        if (tok < T && row < N) {
-          float v[M];
-#pragma unroll
-          for (int m = 0; m < M; ++m) v[m] = acc[m][i][j][e] * sm.a_scale[r] * sm.b_scale[m][c];
-          store(tok, row, v);
-        }
-      }
+  aprc_mma_epilogue<M>(acc, wm, wn, g, tq, m0, T, n0, N,
+                       [&](int m, float v, int r, int c) { return v * sm.a_scale[r] * sm.b_scale[m][c]; }, store);
 }

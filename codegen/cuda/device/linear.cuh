@@ -289,6 +289,30 @@ struct alignas(16) aprc_mma_smem {
 // One 64x64 output tile: tokens [m0, m0+64) x rows [n0, n0+64) of M weights sharing x (w0, and w1
 // when M = 2, for SwiGLU). store(token, row, v[M]) gets the finished dot products (times 1/rms when
 // NORM).
+// The accumulators of a warp of the 64-token tiles (mma fragments: warp wm, wn; lane g, tq) to
+// outputs: scale(m, v, r, c) turns accumulator v of weight m at tile token r, tile row c into its
+// value; store(tok, row, values) writes the M values of one output. Both tensor-core tiles end so.
+template <int M, class Scale, class Store>
+APRC_DEV void aprc_mma_epilogue(const float (&acc)[M][2][4][4], int wm, int wn, int g, int tq, int m0, int T, int n0,
+                                int N, Scale scale, Store store) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = wm * 32 + i * 16 + g + (e >= 2 ? 8 : 0);
+        const int c = wn * 32 + j * 8 + 2 * tq + (e & 1);
+        const int tok = m0 + r, row = n0 + c;
+        if (tok < T && row < N) {
+          float v[M];
+#pragma unroll
+          for (int m = 0; m < M; ++m) v[m] = scale(m, acc[m][i][j][e], r, c);
+          store(tok, row, v);
+        }
+      }
+}
+
 template <class W0, class W1, int M, int K, bool NORM, int GELEM, class Store>
 APRC_DEV void aprc_mma_tile(const W0& w0, const W1& w1, int n0, int N, const float* x, int T, int m0, const void* gamma,
                             float eps, aprc_mma_smem& sm, Store store) {
@@ -419,23 +443,8 @@ APRC_DEV void aprc_mma_tile(const W0& w0, const W1& w1, int n0, int N, const flo
     if (shalf == 0) sm.a_inv[srow] = 1.0f / sqrtf(ss / (float)K + eps);
     aprc_sync();
   }
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = wm * 32 + i * 16 + g + (e >= 2 ? 8 : 0);
-        const int c = wn * 32 + j * 8 + 2 * tq + (e & 1);
-        const int tok = m0 + r, row = n0 + c;
-        if (tok < T && row < N) {
-          const float inv = NORM ? sm.a_inv[r] : 1.f;
-          float v[M];
-#pragma unroll
-          for (int m = 0; m < M; ++m) v[m] = acc[m][i][j][e] * inv;
-          store(tok, row, v);
-        }
-      }
+  aprc_mma_epilogue<M>(acc, wm, wn, g, tq, m0, T, n0, N,
+                       [&](int, float v, int r, int) { return NORM ? v * sm.a_inv[r] : v; }, store);
 }
 
 // ---- prefill without tensor cores (weights that are not exact in bf16, or rows of any length) ----------
