@@ -206,8 +206,8 @@ constexpr int kGemvMaxWarpsOneRow = 28;
 
 struct GemvPlan {
   int warps = kGemvMaxWarps, R = 4, U = 2;
-  std::vector<int64_t> tasks;  // per output group (one per weight; one for SwiGLU)
-  int64_t total_tasks = 0, blocks = 0;
+  std::vector<int64_t> rows;  // per output group (one per weight; one for SwiGLU)
+  int64_t total_rows = 0, total_tasks = 0, blocks = 0;
   bool intx = false, floatx = false;  // which activation forms the weights read
   int64_t shared_bytes = 0;
 };
@@ -236,9 +236,12 @@ GemvPlan gemv_plan(const KernelSpec& spec, const LinearShape& s) {
     g.R = 1;
   // 4-8 chunk loads in flight a lane: U = 2 with R = 2 beat U = 4 (fewer registers, H100 run 10)
   g.U = g.R == 1 ? 4 : 2;
-  for (int i = 0; i < groups; ++i) g.tasks.push_back((spec.weights[i].rows + g.R - 1) / g.R);
+  for (int i = 0; i < groups; ++i) g.rows.push_back(spec.weights[i].rows);
+  for (int64_t n : g.rows) g.total_rows += n;
   g.total_tasks = count(g.R);
-  // Persistent blocks (at most one per SM) walk the tasks, so each SM stages x once. Fewer tasks than
+  // Persistent blocks (at most one per SM) each stage x once; every warp then takes a contiguous run
+  // of rows, the runs differing by at most one row (aprc_warp_rows), in steps of R rows with a shorter
+  // last step (gate/up of 7B: 8-9 rows a warp, not 4 or 5 tasks of 2; H100 run 12). Fewer tasks than
   // warp slots: smaller blocks on every SM rather than full ones on some (3584 rows at R = 2: 128
   // blocks of 14 warps, not 112 of 16 with 20 SMs idle).
   const int max_warps = g.R == 1 ? kGemvMaxWarpsOneRow : kGemvMaxWarps;
@@ -256,6 +259,7 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
   const GemvPlan g = gemv_plan(spec, s);
   Kernel k{name, 32 * g.warps, linear_params(spec, s), ""};
   k.min_blocks = 1;  // one persistent block an SM: 128 registers a thread
+  const int groups = s.swiglu ? 1 : s.nw;
   std::ostringstream b;
   b << "  constexpr int K = " << s.K << ";\n"
     << "  constexpr int R = " << g.R << ", U = " << g.U << ", WARPS = " << g.warps << ";\n"
@@ -264,20 +268,23 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
     << "  const aprc_xstage st = aprc_xstage_at(aprc_smem, K, " << (g.floatx ? "true" : "false") << ");\n"
     << "  const int T = (int)s[0];\n"
     << "  const int lane = threadIdx.x & 31;\n"
-    << "  const int first_task = blockIdx.x * WARPS + (threadIdx.x >> 5);\n"
-    << adapters_init(spec, s);
+    << "  int rb, re;  // this warp's rows, over the output groups one after another\n"
+    << "  aprc_warp_rows(blockIdx.x * WARPS + (threadIdx.x >> 5), " << g.blocks * g.warps << ", " << g.total_rows
+    << ", rb, re);\n";
+  b << adapters_init(spec, s);
   {  // L2 prefetch of this warp's first rows: weights only, so it may run before the previous kernel ends
     int64_t base = 0;
-    b << "  if (lane == 0) {\n"
-      << "    const int task = first_task;\n";
-    for (int i = 0; i < (s.swiglu ? 1 : s.nw); ++i) {
-      const std::string N = num(spec.weights[i].rows);
-      b << "    if (task >= " << base << " && task < " << base + g.tasks[i] << ") {\n"
-        << "      const int row0 = (task - " << base << ") * R;\n"
-        << "      W" << i << ".prefetch(row0, aprc_min(R, " << N << " - row0));\n";
-      if (s.swiglu) b << "      W1.prefetch(row0, aprc_min(R, " << N << " - row0));\n";
-      b << "    }\n";
-      base += g.tasks[i];
+    b << "  if (lane == 0) {\n";
+    for (int i = 0; i < groups; ++i) {
+      b << "    {\n"
+        << "      const int lo = aprc_max(rb, " << base << "), hi = aprc_min(aprc_min(re, rb + R), " << base + g.rows[i]
+        << ");\n"
+        << "      if (lo < hi) {\n"
+        << "        W" << i << ".prefetch(lo - " << base << ", hi - lo);\n";
+      if (s.swiglu) b << "        W1.prefetch(lo - " << base << ", hi - lo);\n";
+      b << "      }\n"
+        << "    }\n";
+      base += g.rows[i];
     }
     b << "  }\n";
   }
@@ -292,44 +299,41 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
     b << "    const float inv = aprc_stage_row<K, " << (spec.has_norm ? "true" : "false") << ", " << s.gamma_elem
       << ", false>(x + (size_t)tok * K, " << (spec.has_norm ? "gamma" : "nullptr") << ", " << flt(spec.eps)
       << ", st.xs, nullptr, scratch);\n";
-  b << "    for (int task = first_task; task < " << g.total_tasks << "; task += gridDim.x * WARPS) {\n";
   int64_t base = 0;
-  const int groups = s.swiglu ? 1 : s.nw;
   for (int i = 0; i < groups; ++i) {
     const std::string N = num(spec.weights[i].rows), Ti = s.types[i], Wi = "W" + num(i);
-    b << "    if (task >= " << base << " && task < " << base + g.tasks[i] << ") {  // rows of weight " << i << "\n"
-      << "      const int row0 = (task - " << base << ") * R;\n"
-      << "      const int nrows = aprc_min(R, " << N << " - row0);\n";
-    if (s.swiglu) {
-      const std::string T1 = s.types[1];
-      if (chunk_width(spec.weights[0]) == chunk_width(spec.weights[1])) {
-        b << "      float acc[2][R];\n"
-          << "      aprc_gemv_rows<" << Ti << ", " << T1 << ", 2, R, U>(W0, W1, row0, nrows, K / " << Ti
-          << "::CW, st, acc);\n";
-      } else {
-        b << "      float acc[2][R], a0[1][R], a1[1][R];\n"
-          << "      aprc_gemv_rows<" << Ti << ", " << Ti << ", 1, R, U>(W0, W0, row0, nrows, K / " << Ti
-          << "::CW, st, a0);\n"
-          << "      aprc_gemv_rows<" << T1 << ", " << T1 << ", 1, R, U>(W1, W1, row0, nrows, K / " << T1
-          << "::CW, st, a1);\n"
-          << "      for (int r = 0; r < R; ++r) acc[0][r] = a0[0][r], acc[1][r] = a1[0][r];\n";
-      }
+    const std::string M = s.swiglu ? "2" : "1";
+    b << "    {  // rows of weight " << i << "\n"
+      << "      const int lo = aprc_max(rb, " << base << ") - " << base << ", hi = aprc_min(re, " << base + g.rows[i]
+      << ") - " << base << ";\n"
+      << "      auto store = [&](int row0, int nrows, const float (&acc)[" << M << "][R]) {\n"
+      << "#pragma unroll\n"
+      << "        for (int r = 0; r < R; ++r)\n"
+      << "          if (lane == r && r < nrows) {\n"
+      << "            const int row = row0 + r;\n"
+      << "            const float v0 = acc[0][r] * inv;\n";
+    if (s.swiglu) b << "            const float v1 = acc[1][r] * inv;\n";
+    b << store_stmt(spec, s, i, "            ") << "          }\n"
+      << "      };\n"
+      << "      if (lo < hi) {\n";
+    const std::string T1 = s.swiglu ? s.types[1] : Ti, W1 = s.swiglu ? "W1" : Wi;
+    if (s.swiglu && chunk_width(spec.weights[0]) != chunk_width(spec.weights[1])) {
+      b << "        for (int row0 = lo; row0 < hi; row0 += R) {\n"
+        << "          const int nrows = aprc_min(R, hi - row0);\n"
+        << "          float acc[2][R], a0[1][R], a1[1][R];\n"
+        << "          aprc_gemv_rows<" << Ti << ", " << Ti << ", 1, R, U>(W0, W0, row0, nrows, K / " << Ti << "::CW, st, a0);\n"
+        << "          aprc_gemv_rows<" << T1 << ", " << T1 << ", 1, R, U>(W1, W1, row0, nrows, K / " << T1 << "::CW, st, a1);\n"
+        << "          for (int r = 0; r < R; ++r) acc[0][r] = a0[0][r], acc[1][r] = a1[0][r];\n"
+        << "          store(row0, nrows, acc);\n"
+        << "        }\n";
     } else {
-      b << "      float acc[1][R];\n"
-        << "      aprc_gemv_rows<" << Ti << ", " << Ti << ", 1, R, U>(" << Wi << ", " << Wi << ", row0, nrows, K / " << Ti
-        << "::CW, st, acc);\n";
+      b << "        aprc_gemv_steps<" << Ti << ", " << T1 << ", " << M << ", R, U>(" << Wi << ", " << W1
+        << ", lo, hi, K / " << Ti << "::CW, st, store);\n";
     }
-    b << "#pragma unroll\n"
-      << "      for (int r = 0; r < R; ++r)\n"
-      << "        if (lane == r && r < nrows) {\n"
-      << "          const int row = row0 + r;\n"
-      << "          const float v0 = acc[0][r] * inv;\n";
-    if (s.swiglu) b << "          const float v1 = acc[1][r] * inv;\n";
-    b << store_stmt(spec, s, i, "          ") << "        }\n"
+    b << "      }\n"
       << "    }\n";
-    base += g.tasks[i];
+    base += g.rows[i];
   }
-  b << "    }\n";
   b << "    aprc_sync();\n"
     << "  }\n";
   k.body = b.str();

@@ -438,6 +438,14 @@ std::vector<Case> build_cases() {
   both({"linear 9-warp blocks norm+bias q6_k", {q6k}, {2301}, 256, true, true}, 2);
   both({"linear one row a warp, 28-warp blocks, residual q4_k", {q4k}, {3583}, 256, false, false, Epilogue::Residual}, 2);
   both({"linear one row a warp, 28-warp blocks, q6_k", {q6k}, {3001}, 256, false, false}, 2);
+  // The decode GEMV's schedule: each warp a contiguous run of rows (runs differ by at most one row), in
+  // steps of R rows with a shorter last step; runs that cross from one weight to the next.
+  both({"linear runs of R=2 steps, short last step, swiglu norm q4_k", {q4k, q4k}, {9001, 9001}, 256, true, false,
+        Epilogue::SwiGLU}, 2);
+  both({"linear runs of R=4 steps, short last step, q6_k", {q6k}, {17011}, 256, false, false}, 2);
+  both({"linear runs across weights, norm+bias q4_k/q4_k/q6_k", {q4k, q4k, q6k}, {3583, 709, 708}, 256, true, true}, 2);
+  both({"linear runs of R=1, odd rows q8_0 residual", {q80}, {1001}, 96, false, false, Epilogue::Residual}, 2);
+  both({"linear runs q5_k+q6_k bias", {q5k, q6k}, {77, 129}, 768, false, true}, 2);
   cs.push_back(attention_case("attention 6/2x64 f32 cache", 6, 2, 64, DType::F32, 45, 3, seed++, 1e-4));
   cs.push_back(attention_case("attention 4/4x40 f16 cache", 4, 4, 40, DType::F16, 37, 2, seed++, 1e-4));
   cs.push_back(attention_case("attention 7/1x128 bf16 cache", 7, 1, 128, DType::BF16, 3, 2, seed++, 1e-4));

@@ -202,9 +202,9 @@ APRC_DEV float aprc_wdot(const W& w, const typename W::Raw& r, const aprc_xq& xq
   else return w.dot(r, xr, 0.f);
 }
 
-// acc[m][r] = dot(row row0 + r of weight m, staged x) for r < R (weight 0 is w0, weight 1 is w1; both
-// have the same chunk width), summed over the warp: every lane gets the sums. Rows past `nrows`
-// repeat the last valid row (their sums are not stored by callers).
+// acc[m][r] = dot(row row0 + r of weight m, staged x) for r < nrows <= R (weight 0 is w0, weight 1 is
+// w1; both have the same chunk width), summed over the warp: every lane gets the sums. Rows past
+// `nrows` are neither read nor computed (acc 0).
 template <class W0, class W1, int M, int R, int U>
 APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, int nch, const aprc_xstage& st,
                              float (&acc)[M][R]) {
@@ -220,6 +220,7 @@ APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, in
   int rows[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) rows[r] = row0 + aprc_min(r, nrows - 1);
+  // a short last step of a warp's rows (nrows < R, the same in every lane) skips the missing rows
   for (int c0 = 0; c0 < nch; c0 += 32 * U) {
     typename W0::Raw raw0[U][R];
     typename W1::Raw raw1[U][R];
@@ -228,10 +229,11 @@ APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, in
       const int c = c0 + 32 * u + lane;
       if (c < nch) {
 #pragma unroll
-        for (int r = 0; r < R; ++r) {
-          raw0[u][r] = w0.load(rows[r], c);
-          if (M == 2) raw1[u][r] = w1.load(rows[r], c);
-        }
+        for (int r = 0; r < R; ++r)
+          if (r == 0 || r < nrows) {
+            raw0[u][r] = w0.load(rows[r], c);
+            if (M == 2) raw1[u][r] = w1.load(rows[r], c);
+          }
       }
     }
 #pragma unroll
@@ -255,10 +257,11 @@ APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, in
           }
         }
 #pragma unroll
-        for (int r = 0; r < R; ++r) {
-          acc[0][r] += aprc_wdot(w0, raw0[u][r], xq, xr);
-          if (M == 2) acc[M - 1][r] += aprc_wdot(w1, raw1[u][r], xq, xr);
-        }
+        for (int r = 0; r < R; ++r)
+          if (r == 0 || r < nrows) {
+            acc[0][r] += aprc_wdot(w0, raw0[u][r], xq, xr);
+            if (M == 2) acc[M - 1][r] += aprc_wdot(w1, raw1[u][r], xq, xr);
+          }
       }
     }
   }
@@ -266,6 +269,27 @@ APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, in
   for (int m = 0; m < M; ++m)
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[m][r] = aprc_warp_sum(acc[m][r]);
+}
+
+// Rows [row_b, row_e) of weights w0 (and w1 when M = 2) against the staged x, in steps of R rows (the
+// last step may have fewer), calling store(row0, nrows, acc) after each step with the warp's sums
+// (every lane has them).
+template <class W0, class W1, int M, int R, int U, class Store>
+APRC_DEV void aprc_gemv_steps(const W0& w0, const W1& w1, int row_b, int row_e, int nch, const aprc_xstage& st,
+                              Store store) {
+  for (int row0 = row_b; row0 < row_e; row0 += R) {
+    const int nrows = aprc_min(R, row_e - row0);
+    float acc[M][R];
+    aprc_gemv_rows<W0, W1, M, R, U>(w0, w1, row0, nrows, nch, st, acc);
+    store(row0, nrows, acc);
+  }
+}
+
+// This warp's share of `rows` rows split over `warps` warps: contiguous, sizes differ by at most one.
+APRC_DEV void aprc_warp_rows(int warp, int warps, int rows, int& b, int& e) {
+  const int q = rows / warps, rem = rows % warps;
+  b = warp * q + aprc_min(warp, rem);
+  e = b + q + (warp < rem ? 1 : 0);
 }
 
 APRC_DEV float aprc_silu(float g) { return g / (1.0f + expf(-g)); }

@@ -171,12 +171,13 @@ APRC_DEV float4 aprc_ldf4(const float* p) {
   return *(const float4*)p;
 }
 
-// L2 prefetch of a 16-byte aligned range whose size is a multiple of 16 (sm_90 bulk prefetch; others
-// skip it). Only for data no kernel writes (weights).
+// L2 prefetch of the 16-byte aligned part of a range (sm_90 bulk prefetch; others skip it). Only for
+// data no kernel writes (weights).
 APRC_DEV void aprc_prefetch_l2(const void* p, unsigned bytes) {
 #if !defined(APRC_EMU) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  bytes &= ~15u;
-  if (bytes) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+  // a decode GEMV warp's rows may start at any row of a plane: not every range is aligned
+  const size_t b = ((size_t)p + 15) & ~(size_t)15, e = ((size_t)p + bytes) & ~(size_t)15;
+  if (e > b) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(b), "r"((unsigned)(e - b)) : "memory");
 #endif
 }
 
