@@ -283,6 +283,8 @@ void gen_attention_kernel(KB& k, KernelFn& fn, const KernelSpec& s) {
 
 void gen_attention(KB& k, mlir::ModuleOp module, const KernelSpec& s) {
   if (s.head_dim <= 0 || s.head_dim % 2 != 0) throw_internal("rope/attention: head_dim must be even");
+  if (s.kind == KernelKind::KvAppend && s.heads != 0)  // aprc.rope_qk_kv_append: the CPU lowering leaves q's rope apart
+    throw_internal("cpu codegen: a kv_append that rotates q has no CPU kernel");
   if ((s.kind == KernelKind::KvAppend || s.kind == KernelKind::Attention) && s.cache_dtype != DType::F32)
     throw_internal(std::string("cpu codegen: the KV cache must be f32, not ") + dtype_name(s.cache_dtype));
   KernelFn fn(k, module, s.name());

@@ -475,7 +475,37 @@ Kernel emit_rope(const KernelSpec& spec, const std::string& name) {
   return k;
 }
 
+// KvAppend with q (heads > 0): both rotations and the append in one kernel, one block a token; the
+// angles once per frequency in shared memory, computed before the wait for the previous kernel.
+Kernel emit_rope_qk_kv_append(const KernelSpec& spec, const std::string& name) {
+  check_rope_dims(spec, spec.kv_heads);
+  if (!spec.rope) unsupported(spec, "q is rotated only with k (rope)");
+  Kernel k{name, rope_threads((spec.heads + spec.kv_heads) * spec.head_dim / 2),
+           {{"float* __restrict__", "k"},
+            {"const float* __restrict__", "v"},
+            {"void* __restrict__", "ck"},
+            {"void* __restrict__", "cv"},
+            {"float* __restrict__", "q"}},
+           ""};
+  k.decls = inv_freq_table(name + "_inv_freq", spec.head_dim, spec.theta);
+  const int64_t hd = spec.head_dim, w = spec.kv_heads * hd;
+  std::ostringstream b;
+  b << "  APRC_SHARED float cs[" << hd / 2 << "], sn[" << hd / 2 << "];\n"
+    << "  const int t = blockIdx.x;\n"
+    << "  if (t >= (int)s[0]) return;\n"
+    << "  const int p = (int)s[1] + t;\n"
+    << "  aprc_rope_angles<" << hd << ">(p, " << name << "_inv_freq, cs, sn);\n"
+    << "  aprc_allow_next_grid();\n  aprc_wait_prior_grid();\n"
+    << "  aprc_sync();\n"
+    << "  aprc_rope_qk_kv_append_row<" << spec.heads << ", " << spec.kv_heads << ", " << hd << ", "
+    << elem_code(spec, spec.cache_dtype, "kv cache") << ">(q + (size_t)t * " << spec.heads * hd << ", k + (size_t)t * " << w
+    << ", v + (size_t)t * " << w << ", ck, cv, p, cs, sn);\n";
+  k.body = b.str();
+  return k;
+}
+
 Kernel emit_kv_append(const KernelSpec& spec, const std::string& name) {
+  if (spec.heads > 0) return emit_rope_qk_kv_append(spec, name);
   check_rope_dims(spec, spec.kv_heads);
   Kernel k{name, rope_threads(spec.kv_heads * spec.head_dim / 2),
            {{"float* __restrict__", "k"}, {"const float* __restrict__", "v"}, {"void* __restrict__", "ck"}, {"void* __restrict__", "cv"}},
@@ -693,7 +723,8 @@ std::string kernel_name(const KernelSpec& spec, Variant variant) {
     case KernelKind::Linear: t = spec.has_norm ? "linear_norm" : "linear"; break;
     case KernelKind::Rope: t = "rope_" + num(spec.heads) + "x" + num(spec.head_dim); break;
     case KernelKind::KvAppend:
-      t = std::string(spec.rope ? "rope_kv_append_" : "kv_append_") + num(spec.kv_heads) + "x" + num(spec.head_dim);
+      t = spec.heads > 0 ? "rope_qk_kv_append_" + num(spec.heads) + "_" + num(spec.kv_heads) + "x" + num(spec.head_dim)
+                         : std::string(spec.rope ? "rope_kv_append_" : "kv_append_") + num(spec.kv_heads) + "x" + num(spec.head_dim);
       break;
     case KernelKind::Attention:
       t = "attention_" + num(spec.heads) + "_" + num(spec.kv_heads) + "x" + num(spec.head_dim);
@@ -790,7 +821,7 @@ void assign_cuda_launch(Step& step, int64_t max_tokens) {
       break;
     case KernelKind::KvAppend:
       step.grid[0] = rows;
-      step.block[0] = rope_threads(spec.kv_heads * spec.head_dim / 2);
+      step.block[0] = rope_threads((spec.heads + spec.kv_heads) * spec.head_dim / 2);  // heads: q rotated too
       break;
     default:  // one block a token
       step.grid[0] = rows;

@@ -188,9 +188,10 @@ Case linear_case(const LinearCaseSpec& c, uint64_t seed) {
 
 // kv append (+rope) of k and v, rope of q, attention: a prefill call, then decode calls (graph replay).
 // With fill_to > 0, a kv-append-only function first fills positions [0, fill_to) in calls of 64, so the
-// decode attention runs with every split in use.
+// decode attention runs with every split in use. With fused_q, the kv append rotates q too (KvAppend
+// with heads: aprc.rope_qk_kv_append) and there is no rope step.
 Case attention_case(const std::string& name, int64_t heads, int64_t kvh, int64_t hd, DType cache, int64_t prefill_T,
-                    int decode_calls, uint64_t seed, double tol, int64_t fill_to = 0) {
+                    int decode_calls, uint64_t seed, double tol, int64_t fill_to = 0, bool fused_q = false) {
   Case cs;
   cs.name = name;
   cs.tol = tol;
@@ -219,7 +220,13 @@ Case attention_case(const std::string& name, int64_t heads, int64_t kvh, int64_t
   ArenaPlan ap;
   const int64_t q_off = ap.take(maxT * heads * hd), k_off = ap.take(maxT * kvh * hd), v_off = ap.take(maxT * kvh * hd),
                 o_off = ap.take(maxT * heads * hd);
+  KernelSpec kvq = kva;
+  kvq.heads = heads;
   auto steps = [&](int64_t max_tokens) {
+    if (fused_q)
+      return std::vector<Step>{
+          make_step(kvq, {arena(k_off), arena(v_off), cache_arg(false, 0), cache_arg(true, 0), arena(q_off)}, max_tokens),
+          make_step(att, {arena(q_off), cache_arg(false, 0), cache_arg(true, 0), arena(o_off)}, max_tokens)};
     return std::vector<Step>{
         make_step(kva, {arena(k_off), arena(v_off), cache_arg(false, 0), cache_arg(true, 0)}, max_tokens),
         make_step(rope, {arena(q_off)}, max_tokens),
@@ -227,6 +234,7 @@ Case attention_case(const std::string& name, int64_t heads, int64_t kvh, int64_t
   };
   cs.functions.push_back(make_function("prefill", maxT, ap.bytes(), steps(maxT)));
   cs.functions.push_back(make_function("decode", 1, ap.bytes(), steps(1)));
+  // the fill appends k and v only (its q rows, when the append rotates them, are not checked)
   cs.functions.push_back(make_function("fill", maxT, ap.bytes(), {steps(maxT)[0]}));
   cs.run = [=](Engine& e) {
     Rng r(seed);
@@ -450,6 +458,12 @@ std::vector<Case> build_cases() {
   cs.push_back(attention_case("attention 4/4x40 f16 cache", 4, 4, 40, DType::F16, 37, 2, seed++, 1e-4));
   cs.push_back(attention_case("attention 7/1x128 bf16 cache", 7, 1, 128, DType::BF16, 3, 2, seed++, 1e-4));
   cs.push_back(attention_case("attention 9/3x32 f32 long context", 9, 3, 32, DType::F32, 7, 2, seed++, 1e-4, 1100));
+  // q rotated by the kv append (rope_qk_kv_append): odd head counts, GQA ratios 5, 3, 1 and 7, prefills
+  // longer than a 32-key tile, decode past the first tile, the 7B shape (more pairs than threads).
+  cs.push_back(attention_case("rope_qk_kv_append 5/1x64 f32 + attention", 5, 1, 64, DType::F32, 45, 3, seed++, 1e-4, 0, true));
+  cs.push_back(attention_case("rope_qk_kv_append 9/3x32 f16 + attention past a tile", 9, 3, 32, DType::F16, 7, 2, seed++, 1e-4, 70, true));
+  cs.push_back(attention_case("rope_qk_kv_append 3/3x40 bf16 + attention", 3, 3, 40, DType::BF16, 37, 2, seed++, 1e-4, 0, true));
+  cs.push_back(attention_case("rope_qk_kv_append 28/4x128 f32 + attention", 28, 4, 128, DType::F32, 33, 2, seed++, 1e-4, 0, true));
   cs.push_back(rms_norm_case(777, DType::F16, seed++));
   cs.push_back(rms_norm_case(96, DType::F32, seed++));
   cs.push_back(embedding_case(DType::Q4_K, L::CudaQ4K, 1000, 512, seed++));

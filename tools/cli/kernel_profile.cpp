@@ -127,9 +127,10 @@ StepCost step_cost(const Step& step, const PlanManifest& m, int64_t T, int64_t p
       c.flops = 3 * rows * q;
       break;
     case KernelKind::KvAppend:
-      c.activation_bytes = (2 + (s.rope ? 1 : 0)) * rows * kv * f32;
+      // with heads > 0 the queries are rotated in place too (read and written)
+      c.activation_bytes = (2 + (s.rope ? 1 : 0)) * rows * kv * f32 + 2 * rows * q * f32;
       c.cache_bytes = 2 * rows * kv * cache_elem;
-      c.flops = s.rope ? 3 * rows * kv : 0;
+      c.flops = s.rope ? 3 * rows * (kv + q) : 0;
       break;
     case KernelKind::Attention: {
       // Every cached position up to the last token's, read once; each token attends to pos + t + 1.

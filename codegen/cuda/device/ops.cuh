@@ -81,6 +81,39 @@ APRC_DEV void aprc_kv_append_row(float* k, const float* v, void* ck, void* cv, i
   for (int idx = threadIdx.x; idx < KVH * HD; idx += blockDim.x) aprc_cache_store<CELEM>(cv, base + idx, v[idx]);
 }
 
+// The angles of position p, once per frequency (HD / 2 of them), into cs / sn (shared memory; the
+// caller syncs before reading them). They depend on the position only, so a kernel computes them
+// before it waits for the previous one.
+template <int HD>
+APRC_DEV void aprc_rope_angles(int p, const double* inv_freq, float* cs, float* sn) {
+  for (int i = threadIdx.x; i < HD / 2; i += blockDim.x) aprc_rope_angle(p, inv_freq[i], cs[i], sn[i]);
+}
+
+// One token: q (HEADS heads) and k (KVH heads) rotated in place with the angles of aprc_rope_angles
+// (the same products as aprc_rope_row and aprc_kv_append_row, so the same values), and the rotated k
+// and v written into cache row p. A thread takes one (head, frequency) pair at a time, q's heads
+// first, then k's.
+template <int HEADS, int KVH, int HD, int CELEM>
+APRC_DEV void aprc_rope_qk_kv_append_row(float* q, float* k, const float* v, void* ck, void* cv, int p, const float* cs,
+                                         const float* sn) {
+  constexpr int HALF = HD / 2, PAIRS = (HEADS + KVH) * HALF;
+  const size_t base = (size_t)p * KVH * HD;
+  for (int idx = threadIdx.x; idx < PAIRS; idx += blockDim.x) {
+    const int h = idx / HALF, i = idx % HALF;
+    const bool is_k = h >= HEADS;
+    float* x = is_k ? k + (h - HEADS) * HD : q + h * HD;
+    const float x0 = x[i], x1 = x[i + HALF];
+    const float y0 = x0 * cs[i] - x1 * sn[i], y1 = x1 * cs[i] + x0 * sn[i];
+    x[i] = y0;
+    x[i + HALF] = y1;
+    if (is_k) {
+      aprc_cache_store<CELEM>(ck, base + (h - HEADS) * HD + i, y0);
+      aprc_cache_store<CELEM>(ck, base + (h - HEADS) * HD + i + HALF, y1);
+    }
+  }
+  for (int idx = threadIdx.x; idx < KVH * HD; idx += blockDim.x) aprc_cache_store<CELEM>(cv, base + idx, v[idx]);
+}
+
 // ---- attention --------------------------------------------------------------------------------------
 // One block of 4 warps takes one kv head, QT consecutive query tokens (t0 ..) and a range of cache rows
 // [k0, k1). It stages 32 keys and values at a time in shared memory (16-byte loads, all issued before

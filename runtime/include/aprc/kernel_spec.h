@@ -48,8 +48,9 @@ enum class KernelKind {
   //                                             args: x[T,heads*head_dim]
   Rope,
   // Writes k and v rows into layer caches at positions pos..pos+T-1; with rope, k is rotated first
-  // (and written back rotated into k too).
-  //   args: k[T,kv_heads*head_dim], v[T,kv_heads*head_dim], cache_k, cache_v
+  // (and written back rotated into k too). With rope and heads > 0, the queries of the same tokens
+  // (heads heads of head_dim) are rotated in place too (aprc.rope_qk_kv_append; the CUDA target).
+  //   args: k[T,kv_heads*head_dim], v[T,kv_heads*head_dim], cache_k, cache_v [, q[T,heads*head_dim] if heads]
   KvAppend,
   // Causal grouped-query attention of q (T tokens at pos..pos+T-1) over cache positions
   // [0, pos+t]; softmax(q.k * scale) v.   args: q[T,heads*head_dim], cache_k, cache_v, out
@@ -98,7 +99,7 @@ struct KernelSpec {
   bool fp8_activations = false;
 
   // Rope / KvAppend / Attention
-  int64_t heads = 0;     // Rope: heads rotated; Attention: query heads
+  int64_t heads = 0;     // Rope: heads rotated; Attention: query heads; KvAppend: q heads rotated too (0: none)
   int64_t kv_heads = 0;  // KvAppend / Attention
   int64_t head_dim = 0;
   double theta = 1e6;
