@@ -160,6 +160,14 @@ class Frame {
       Activation k = rope(value(r.getK()), pos(r.getPos()), cache.head_dim, r.getTheta().convertToDouble());
       kv_append(cache, k, value(r.getV()), pos(r.getPos()));
       define(r.getResult(), std::move(k), r.getResultNames());
+    } else if (auto r = mlir::dyn_cast<RopeQkKvAppendOp>(op)) {
+      KvCache& cache = state_.cache(r.getCacheAttr());
+      const double theta = r.getTheta().convertToDouble();
+      Activation q = rope(value(r.getQ()), pos(r.getPos()), cache.head_dim, theta);
+      Activation k = rope(value(r.getK()), pos(r.getPos()), cache.head_dim, theta);
+      kv_append(cache, k, value(r.getV()), pos(r.getPos()));
+      define(r.getQResult(), std::move(q), r.getResultNames(), 0);
+      define(r.getKResult(), std::move(k), r.getResultNames(), 1);
     } else {
       unsupported(op, "this op");
     }

@@ -481,4 +481,22 @@ LogicalResult RopeKvAppendOp::verifySymbolUses(SymbolTableCollection& symbols) {
   return checkRowWidth(*this, getK(), "k", *cache);
 }
 
+LogicalResult RopeQkKvAppendOp::verify() {
+  if (getTheta().convertToDouble() <= 0) return emitOpError() << "theta must be positive";
+  if (failed(checkResultNames(*this, getResultNames()))) return failure();
+  if (!rowsCompatible(rowsOf(getQ()), rowsOf(getK())))
+    return emitOpError() << "q row count " << rowsText(rowsOf(getQ())) << " differs from k row count "
+                         << rowsText(rowsOf(getK()));
+  return checkKv(*this, getK(), getV());
+}
+
+LogicalResult RopeQkKvAppendOp::verifySymbolUses(SymbolTableCollection& symbols) {
+  FailureOr<CacheGeometry> cache = lookupCache(*this, getCacheAttr(), symbols);
+  if (failed(cache)) return failure();
+  if (colsOf(getQ()) % cache->head_dim != 0)
+    return emitOpError() << "q has " << colsOf(getQ()) << " columns, not a whole number of heads of "
+                         << cache->head_dim << " in cache '" << cache->name << "'";
+  return checkRowWidth(*this, getK(), "k", *cache);
+}
+
 }  // namespace aprc::ir

@@ -52,6 +52,8 @@ void buildLoweringPipeline(mlir::OpPassManager& pm, Backend backend, int64_t max
   // layers.2.mlp.down_proj stops that op from fusing with the residual add, and verify can name it.
   if (!inject_fault.empty()) pm.addPass(createInjectFault(InjectFaultOptions{inject_fault}));
   addFusions(pm);
+  // One kernel a layer less on the GPU; the CPU's kernels stay as they are (its launches are calls).
+  if (backend == Backend::Cuda) pm.nest<mlir::func::FuncOp>().addPass(createFuseQRopeIntoKvAppend());
   if (fp8) pm.addPass(createCastFp8(*fp8));
   pm.addPass(createRepackWeights(RepackWeightsOptions{backend}));
   pm.nest<mlir::func::FuncOp>().addPass(createPlanMemory(PlanMemoryOptions{max_tokens}));
@@ -73,7 +75,8 @@ void registerPassesAndPipelines() {
         "aprc-lower-cpu", "aprc-optimize, the CPU weight layouts and the memory plan: what the CPU schedule reads",
         lowering(Backend::Cpu));
     mlir::PassPipelineRegistration<LoweringPipelineOptions>(
-        "aprc-lower-cuda", "aprc-optimize, the CUDA weight layouts and the memory plan: what the CUDA schedule reads",
+        "aprc-lower-cuda",
+        "aprc-optimize, aprc-fuse-q-rope-into-kv-append, the CUDA weight layouts and the memory plan: what the CUDA schedule reads",
         lowering(Backend::Cuda));
   });
 }

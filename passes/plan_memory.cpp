@@ -34,15 +34,16 @@ bool is_activation(mlir::Type type) {
   return tensor && tensor.getRank() == 2 && tensor.getElementType().isF32();
 }
 
-// The operand whose buffer `result` is written over, and whether the kernel must do so.
+// The operand whose buffer result #`result` of `op` is written over, and whether the kernel must do so.
 struct InPlace {
   Value operand;
   bool required = false;
 };
 
-InPlace in_place_operand(Operation* op) {
+InPlace in_place_operand(Operation* op, unsigned result) {
   if (auto rope = mlir::dyn_cast<RopeOp>(op)) return {rope.getInput(), true};
   if (auto fused = mlir::dyn_cast<RopeKvAppendOp>(op)) return {fused.getK(), true};
+  if (auto fused = mlir::dyn_cast<RopeQkKvAppendOp>(op)) return {result == 0 ? fused.getQ() : fused.getK(), true};
   if (auto linear = mlir::dyn_cast<FusedLinearOp>(op))
     if (linear.getEpilogue() == FusedEpilogue::residual) return {linear.getResidual(), false};
   return {};
@@ -81,7 +82,7 @@ class Planner {
  private:
   mlir::LogicalResult assign(Operation* op, Value result) {
     const unsigned at = index_.lookup(op);
-    const InPlace in_place = in_place_operand(op);
+    const InPlace in_place = in_place_operand(op, mlir::cast<mlir::OpResult>(result).getResultNumber());
     if (in_place.operand && is_activation(in_place.operand.getType())) {
       const auto it = buffer_of_.find(in_place.operand);
       const bool dies_here = it != buffer_of_.end() && buffers_[it->second].last == at &&

@@ -127,6 +127,15 @@ class FunctionScheduler {
       s.spec.theta = a.getTheta().convertToDouble();
       s.args[0] = in_place(a.getK(), a.getResult(), op);
       name_output(s, a.getResult(), 0);
+    } else if (auto a = mlir::dyn_cast<RopeQkKvAppendOp>(op)) {
+      kv_append(s, a.getK(), a.getV(), a.getCacheAttr(), op);
+      s.spec.rope = true;
+      s.spec.theta = a.getTheta().convertToDouble();
+      s.spec.heads = cols_of(a.getQ()) / s.spec.head_dim;
+      s.args[0] = in_place(a.getK(), a.getKResult(), op);
+      s.args.push_back(in_place(a.getQ(), a.getQResult(), op));  // k, v, cache_k, cache_v, q
+      name_output(s, a.getQResult(), 4);
+      name_output(s, a.getKResult(), 0);
     } else if (auto a = mlir::dyn_cast<AttentionOp>(op)) {
       auto [cache, layer] = cache_of(a.getCacheAttr(), op);
       s.spec.kind = KernelKind::Attention;

@@ -31,12 +31,15 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempPlan;
 
-// A cuda plan of the test model (max 5 tokens a prefill call), with `overrides` (NAME=FILE).
-void compile_cuda(const Model& model, const fs::path& path, const std::map<std::string, std::string>& overrides = {}) {
+// A cuda plan of the test model (max 5 tokens a prefill call), with `overrides` (NAME=FILE) and
+// `inject_fault` (aprc compile --inject-fault).
+void compile_cuda(const Model& model, const fs::path& path, const std::map<std::string, std::string>& overrides = {},
+                  const std::string& inject_fault = "") {
   codegen::CompileOptions options;
   options.targets = codegen::parse_targets("cuda");
   options.max_tokens = 5;
   options.kernel_overrides = overrides;
+  options.inject_fault = inject_fault;
   codegen::compile_plan(model, path.string(), options);
 }
 
@@ -155,7 +158,8 @@ TEST_F(CudaPlanFixture, KernelTableHasSpillsOfEveryCubinKernel) {
   EXPECT_GT(tiles, 0u);
 }
 
-// The q rope kernel (the one Rope kernel of the test model's layers) and its generated source.
+// The rope kernel of the test model's layers (the one KvAppend kernel: it rotates q and k and appends
+// k and v, aprc.rope_qk_kv_append) and its generated source.
 struct RopeKernel {
   std::string name, source;
   std::vector<std::string> ops;  // the ops of the steps that call it
@@ -164,8 +168,9 @@ RopeKernel rope_kernel(const Plan& p) {
   RopeKernel r;
   const PlanTarget* t = p.target("cuda");
   for (const PlanKernel& k : t->kernels)
-    if (k.spec.kind == KernelKind::Rope) {
-      EXPECT_TRUE(r.name.empty()) << "two rope kernels";
+    if (k.spec.kind == KernelKind::KvAppend) {
+      EXPECT_TRUE(r.name.empty()) << "two kv append kernels";
+      EXPECT_TRUE(k.spec.rope && k.spec.heads > 0) << k.name << " does not rotate q";
       r.name = k.name;
     }
   for (const Function& f : t->functions)
@@ -188,14 +193,17 @@ TEST_F(CudaPlanFixture, HandWrittenKernelsAreCheckedByVerify) {
   ASSERT_FALSE(rope.ops.empty());
   const std::string same = write_file("rope-same.cu", rewrite(rope.source, "const int t = blockIdx.x;",
                                                               "const int t = (int)blockIdx.x;  // hand-written"));
-  const std::string shifted = write_file("rope-shifted.cu", rewrite(rope.source, "(int)s[1] + t,", "(int)s[1] + t + 1,"));
-  // The example of examples/override, under this model's rope kernel's name (its own is the fixture's).
-  std::ifstream example_file(std::string(APRC_EXAMPLES_DIR) + "/override/rope_4x64_shared_angles.cu");
+  // the angles of the next position (the cache row stays the token's own)
+  const std::string shifted = write_file("rope-shifted.cu", rewrite(rope.source, "(p, " + rope.name + "_inv_freq,",
+                                                                    "(p + 1, " + rope.name + "_inv_freq,"));
+  // The example of examples/override, under this model's kernel's name (its own is the fixture's).
+  const std::string example_name = "rope_qk_kv_append_4_2x64_56565fa7";
+  std::ifstream example_file(std::string(APRC_EXAMPLES_DIR) + "/override/rope_qk_kv_append_angle_per_thread.cu");
   std::string example((std::istreambuf_iterator<char>(example_file)), std::istreambuf_iterator<char>());
-  ASSERT_FALSE(example.empty());
-  for (size_t at = example.find("rope_4x64_1545d4f7"); at != std::string::npos; at = example.find("rope_4x64_1545d4f7", at + 1))
-    example.replace(at, 18, rope.name);
-  const std::string shared_angles = write_file("rope-shared-angles.cu", example);
+  ASSERT_NE(example.find(example_name), std::string::npos);
+  for (size_t at = example.find(example_name); at != std::string::npos; at = example.find(example_name, at + rope.name.size()))
+    example.replace(at, example_name.size(), rope.name);
+  const std::string shared_angles = write_file("rope-angle-per-thread.cu", example);
   const char* skip = std::getenv("APRC_SKIP_EMU");
   for (const std::string& file : {same, shared_angles, shifted}) {
     SCOPED_TRACE(file);
@@ -229,6 +237,36 @@ TEST_F(CudaPlanFixture, HandWrittenKernelsAreCheckedByVerify) {
   }
 }
 
+// A fault on the q or the k rope of layer 1 keeps that rope apart from the append (the fault sits
+// between them), while layers 0, 2, .. rotate q in their kv append kernel; verify on the emulator
+// passes layer 0's fused kernel and names the perturbed rope, in the first call.
+TEST_F(CudaPlanFixture, FaultOnARopeIsNamedByVerify) {
+  if (const char* skip = std::getenv("APRC_SKIP_EMU"); skip && *skip == '1') GTEST_SKIP() << "APRC_SKIP_EMU=1";
+  for (const std::string fault : {"layers.1.attn.q_rope", "layers.1.attn.k_rope"}) {
+    SCOPED_TRACE(fault);
+    TempPlan faulty("cuda-fault");
+    compile_cuda(*model, faulty.path, {}, fault);
+    const auto p = Plan::open(faulty.path.string());
+    bool layer0_fused = false, layer1_fused = false;
+    for (const Step& st : p->target("cuda")->functions[0].steps) {
+      const bool q_rope_in_append = st.spec.kind == KernelKind::KvAppend && st.spec.heads > 0;
+      for (const std::string& op : st.ops) {
+        if (op == "layers.0.attn.q_rope") layer0_fused = q_rope_in_append;
+        if (op == "layers.1.attn.q_rope.unperturbed" || op == "layers.1.attn.q_rope") layer1_fused |= q_rope_in_append;
+      }
+    }
+    EXPECT_TRUE(layer0_fused);
+    EXPECT_FALSE(layer1_fused);
+    const verify::Verification v = verify_on_emulator(faulty.path, *gguf, model->config.vocab_size);
+    ASSERT_EQ(v.engines.size(), 1u);
+    const verify::EngineCheck& e = v.engines[0];
+    ASSERT_TRUE(e.failure) << "verify passed a plan with a fault on " << fault;
+    EXPECT_EQ(e.failed_op()->op, fault);
+    EXPECT_EQ(e.failure->call, 0u);
+    EXPECT_NE(verify::verdict(v).find("FAIL: cuda: first op over tolerance: " + fault), std::string::npos) << verify::verdict(v);
+  }
+}
+
 // Refused, naming the file: a name no kernel has, a file that does not compile (its line), one that
 // defines no kernel of the name, one whose kernel takes other parameters; and a cuda file for a plan
 // without a cuda target.
@@ -249,7 +287,7 @@ TEST_F(CudaPlanFixture, HandWrittenKernelsThatCannotStandInAreRefused) {
   const std::string renamed = write_file("rope-renamed.cu", rewrite(rope.source, " " + rope.name + "(", " my_rope("));
   EXPECT_EQ(refusal(*model, {{rope.name, renamed}}).rfind(renamed + ": defines no kernel " + rope.name + " ", 0), 0u);
 
-  const std::string other = write_file("rope-other.cu", rewrite(rope.source, "float* __restrict__ x,", "double* __restrict__ x,"));
+  const std::string other = write_file("rope-other.cu", rewrite(rope.source, "float* __restrict__ q,", "double* __restrict__ q,"));
   const std::string m2 = refusal(*model, {{rope.name, other}});
   EXPECT_EQ(m2.rfind(other + ": the hand-written kernel " + rope.name + " does not compile", 0), 0u) << m2;
 

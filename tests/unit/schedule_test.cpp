@@ -169,6 +169,7 @@ class ReferenceExecutor {
         const int64_t w = k.kv_heads * k.head_dim;
         for (int64_t t = begin; t < end; ++t) {
           if (k.rope) rotate(f32(0) + t * w, k.kv_heads, k.head_dim, k.theta, pos + t);
+          if (k.heads > 0) rotate(f32(4) + t * k.heads * k.head_dim, k.heads, k.head_dim, k.theta, pos + t);  // q too
           std::memcpy(f32(2) + (pos + t) * w, f32(0) + t * w, w * sizeof(float));
           std::memcpy(f32(3) + (pos + t) * w, f32(1) + t * w, w * sizeof(float));
         }
@@ -303,6 +304,7 @@ TEST(ScheduleBuilder, SchedulesComputeWhatTheInterpreterComputes) {
   const Mix mixes[] = {{"quantized/cpu", testing::TestModelSpec{}, "aprc-lower-cpu{max-tokens=8}"},
                        {"quantized/cuda", testing::TestModelSpec{}, "aprc-lower-cuda{max-tokens=8}"},
                        {"odd/cpu", odd, "aprc-lower-cpu{max-tokens=8}"},
+                       {"odd/cuda", odd, "aprc-lower-cuda{max-tokens=8}"},
                        {"fp8/cpu", scaled, "aprc-lower-cpu{max-tokens=8}"}};
   for (const Mix& mix : mixes) {
     SCOPED_TRACE(mix.name);
@@ -388,6 +390,34 @@ TEST(ScheduleBuilder, StepsOfALoweredLayer) {
   const Step& last = function(fs, "prefill_last").steps.back();
   EXPECT_EQ(last.scalars[0], Expr::lit(1));
   EXPECT_EQ(last.args[0].offset.coef_T, 256 * 4);
+}
+
+// The CUDA lowering rotates q in the kv append's step: k, v, cache_k, cache_v, q; the rotated q and k
+// named in place (args 4 and 0); the step computes the q rope, the k rope and the append.
+TEST(ScheduleBuilder, CudaLayerRotatesQInTheKvAppend) {
+  const auto m = testing::make_test_model(testing::TestModelSpec{});
+  ir::Module lowered = ir::build_module(m->model);
+  passes::run_pipeline(lowered, "aprc-lower-cuda{max-tokens=8}");
+  const std::vector<Function> fs = codegen::build_schedules(lowered, {[](const std::string&) { return 0; }, nullptr});
+  const Function& prefill = function(fs, "prefill");
+  ASSERT_EQ(prefill.steps.size(), 1u + 2 * 6 + 2);
+  const Step& append = prefill.steps[2];
+  EXPECT_EQ(append.spec.kind, KernelKind::KvAppend);
+  EXPECT_TRUE(append.spec.rope);
+  EXPECT_EQ(append.spec.heads, 4);
+  EXPECT_EQ(append.spec.kv_heads, 2);
+  ASSERT_EQ(append.args.size(), 5u);
+  EXPECT_EQ(append.args[2].kind, ArgKind::CacheK);
+  EXPECT_EQ(append.args[3].kind, ArgKind::CacheV);
+  EXPECT_EQ(append.args[4].kind, ArgKind::Arena);
+  EXPECT_EQ(append.args[4], prefill.steps[3].args[0]);  // the attention reads the rotated q where it lies
+  ASSERT_EQ(append.outputs.size(), 2u);
+  EXPECT_EQ(append.outputs[0].op, "layers.0.attn.q_rope");
+  EXPECT_EQ(append.outputs[0].arg, 4);
+  EXPECT_EQ(append.outputs[1].op, "layers.0.attn.k_rope");
+  EXPECT_EQ(append.outputs[1].arg, 0);
+  EXPECT_EQ(append.ops, (std::vector<std::string>{"layers.0.attn.q_rope", "layers.0.attn.k_rope", "layers.0.attn.kv_append"}));
+  EXPECT_EQ(prefill.steps[3].spec.kind, KernelKind::Attention);
 }
 
 TEST(ScheduleBuilder, RefusesAnUnplannedFunction) {

@@ -207,7 +207,7 @@ for k in t["kernels"]:
     assert r["registers"] > 0 and r["spill_store_bytes"] >= 0 and r["spill_load_bytes"] >= 0, (k["name"], r)
     assert "shared_bytes" in r and "local_bytes" in r, (k["name"], r)
     assert k["info"]["sm_90"]["spill_store_bytes"] == r["spill_store_bytes"], k["name"]
-(k,) = [k for k in t["kernels"] if k["computes"].startswith("rope:")]
+(k,) = [k for k in t["kernels"] if k["computes"].startswith("kv_append:")]  # rotates q and k, appends k and v
 open(sys.argv[2], "w").write(k["source"].replace("const int t = blockIdx.x;", "const int t = (int)blockIdx.x;"))
 open(sys.argv[3], "w").write(k["source"].replace("const int t = blockIdx.x;", "const int t = blockIdx.x +;"))
 print(k["name"])

@@ -194,3 +194,57 @@ func.func @f(%k: tensor<?x32xf32>, %v: tensor<?x32xf32>, %pos: index) {
   %r = aprc.rope_kv_append %k, %v, @kv[%pos] {theta = 1.0e6 : f64, result_names = ["k_rope"]} : tensor<?x32xf32>, tensor<?x32xf32>
   return
 }
+
+// -----
+
+aprc.kv_cache @kv {num_kv_heads = 2, head_dim = 16, max_seq = 64}
+func.func @f(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32xf32>, %pos: index) {
+  // expected-error @+1 {{'aprc.rope_qk_kv_append' op theta must be positive}}
+  %q2, %k2 = aprc.rope_qk_kv_append %q, %k, %v, @kv[%pos] {theta = 0.0 : f64, result_names = ["q_rope", "k_rope"]} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+  return
+}
+
+// -----
+
+aprc.kv_cache @kv {num_kv_heads = 2, head_dim = 16, max_seq = 64}
+func.func @f(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32xf32>, %pos: index) {
+  // expected-error @+1 {{'aprc.rope_qk_kv_append' op has 2 results but 1 result_names}}
+  %q2, %k2 = aprc.rope_qk_kv_append %q, %k, %v, @kv[%pos] {theta = 1.0e6 : f64, result_names = ["k_rope"]} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+  return
+}
+
+// -----
+
+aprc.kv_cache @kv {num_kv_heads = 2, head_dim = 16, max_seq = 64}
+func.func @f(%q: tensor<3x64xf32>, %k: tensor<2x32xf32>, %v: tensor<2x32xf32>, %pos: index) {
+  // expected-error @+1 {{'aprc.rope_qk_kv_append' op q row count 3 differs from k row count 2}}
+  %q2, %k2 = aprc.rope_qk_kv_append %q, %k, %v, @kv[%pos] {theta = 1.0e6 : f64, result_names = ["q_rope", "k_rope"]} : tensor<3x64xf32>, tensor<2x32xf32>, tensor<2x32xf32>
+  return
+}
+
+// -----
+
+aprc.kv_cache @kv {num_kv_heads = 2, head_dim = 16, max_seq = 64}
+func.func @f(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %v: tensor<?x16xf32>, %pos: index) {
+  // expected-error @+1 {{'aprc.rope_qk_kv_append' op k has 32 columns but v has 16}}
+  %q2, %k2 = aprc.rope_qk_kv_append %q, %k, %v, @kv[%pos] {theta = 1.0e6 : f64, result_names = ["q_rope", "k_rope"]} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x16xf32>
+  return
+}
+
+// -----
+
+aprc.kv_cache @kv {num_kv_heads = 2, head_dim = 16, max_seq = 64}
+func.func @f(%q: tensor<?x40xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32xf32>, %pos: index) {
+  // expected-error @+1 {{'aprc.rope_qk_kv_append' op q has 40 columns, not a whole number of heads of 16 in cache 'kv'}}
+  %q2, %k2 = aprc.rope_qk_kv_append %q, %k, %v, @kv[%pos] {theta = 1.0e6 : f64, result_names = ["q_rope", "k_rope"]} : tensor<?x40xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+  return
+}
+
+// -----
+
+aprc.kv_cache @kv {num_kv_heads = 1, head_dim = 16, max_seq = 64}
+func.func @f(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32xf32>, %pos: index) {
+  // expected-error @+1 {{'aprc.rope_qk_kv_append' op k has 32 columns but cache 'kv' holds 1 kv heads of 16}}
+  %q2, %k2 = aprc.rope_qk_kv_append %q, %k, %v, @kv[%pos] {theta = 1.0e6 : f64, result_names = ["q_rope", "k_rope"]} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+  return
+}

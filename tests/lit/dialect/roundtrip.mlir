@@ -79,6 +79,8 @@ module attributes {aprc.config = {hidden_size = 64 : i64}} {
     %q, %k, %v = aprc.fused_linear %x norm(%n) weights(%wq, %wk, %wv) epilogue none {eps = 1.0e-6 : f64, result_names = ["q", "k", "v"]} : (tensor<1x256xf32>, !aprc.weight<f32, [256]>, !aprc.weight<q6_k, [256, 256]>, !aprc.weight<q8_0, [128, 256]>, !aprc.weight<q5_0, [128, 256]>) -> (tensor<1x256xf32>, tensor<1x128xf32>, tensor<1x128xf32>)
     // CHECK: aprc.rope_kv_append %{{.*}}, %{{.*}}, @layers.0.kv[%{{.*}}] {result_names = ["k_rope"], theta = 1.000000e+06 : f64} : tensor<1x128xf32>, tensor<1x128xf32>
     %kr = aprc.rope_kv_append %k, %v, @layers.0.kv[%pos] {theta = 1.0e6 : f64, result_names = ["k_rope"]} : tensor<1x128xf32>, tensor<1x128xf32>
+    // CHECK: %{{.*}}, %{{.*}} = aprc.rope_qk_kv_append %{{.*}}, %{{.*}}, %{{.*}}, @layers.0.kv[%{{.*}}] {result_names = ["q_rope", "k_rope2"], theta = 1.000000e+06 : f64} : tensor<1x256xf32>, tensor<1x128xf32>, tensor<1x128xf32>
+    %qr2, %kr2 = aprc.rope_qk_kv_append %q, %k, %v, @layers.0.kv[%pos] {theta = 1.0e6 : f64, result_names = ["q_rope", "k_rope2"]} : tensor<1x256xf32>, tensor<1x128xf32>, tensor<1x128xf32>
     %wg = aprc.weight_ref @gate.weight : !aprc.weight<q5_k, [512, 256]>
     %wu = aprc.weight_ref @up.weight : !aprc.weight<fp8e4m3, [512, 256], per_channel>
     // CHECK: aprc.fused_linear %{{.*}} weights(%{{.*}}, %{{.*}}) epilogue swiglu {result_names = ["mul"]}

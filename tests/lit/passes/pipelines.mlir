@@ -1,23 +1,24 @@
 // The pipelines on one layer as the IR builder writes it: aprc-optimize leaves per layer one
 // fused_linear for norm+q/k/v, one rope (q), one rope_kv_append, the attention, one fused_linear for
 // o_proj+residual, one for norm+gate/up+swiglu and one for down_proj+residual; aprc-lower-cpu also
-// plans the memory.
+// plans the memory; aprc-lower-cuda also joins the rope of q and the rope_kv_append (one op less).
 // RUN: aprc-opt %s --aprc-optimize | FileCheck %s
 // RUN: aprc-opt %s --aprc-lower-cpu=max-tokens=8 | FileCheck %s --check-prefix=LOWER
-// RUN: aprc-opt %s --aprc-lower-cuda | FileCheck %s --check-prefix=LOWER
+// RUN: aprc-opt %s --aprc-lower-cuda | FileCheck %s --check-prefix=CUDA
 // RUN: aprc-opt --help | FileCheck %s --check-prefix=HELP
 
 // HELP-DAG: --aprc-fold-norm-into-linear {{ *}}- {{ *}}Fold an rms_norm into the RMSNorm prologue
 // HELP-DAG: --aprc-fold-residual-into-linear {{ *}}- {{ *}}Fold add(r, linear(x))
 // HELP-DAG: --aprc-fuse-gate-up-swiglu {{ *}}- {{ *}}Fuse mul(silu(linear(x, Wg)), linear(x, Wu))
 // HELP-DAG: --aprc-fuse-rope-kv-append {{ *}}- {{ *}}Fuse rope(k) feeding kv_append
+// HELP-DAG: --aprc-fuse-q-rope-into-kv-append {{ *}}- {{ *}}Fuse the rope of q into the rope_kv_append
 // HELP-DAG: --aprc-fuse-shared-input-linears {{ *}}- {{ *}}Fuse the linears that read one input
 // HELP-DAG: --aprc-plan-memory {{ *}}- {{ *}}Place every activation of a function in one arena
 // HELP-DAG: --aprc-repack-weights {{ *}}- {{ *}}Give every weight that the matrix kernels read
 // HELP-DAG: --aprc-expand-layers {{ *}}- {{ *}}Unroll aprc.decoder_layers into every op of every layer
 // HELP-DAG: --aprc-optimize {{ *}}- {{ *}}aprc-expand-layers, then every fusion of aprc
 // HELP-DAG: --aprc-lower-cpu {{ *}}- {{ *}}aprc-optimize, the CPU weight layouts and the memory plan
-// HELP-DAG: --aprc-lower-cuda {{ *}}- {{ *}}aprc-optimize, the CUDA weight layouts and the memory plan
+// HELP-DAG: --aprc-lower-cuda {{ *}}- {{ *}}aprc-optimize, aprc-fuse-q-rope-into-kv-append, the CUDA weight layouts and the memory plan
 
 aprc.weight @embed.weight : !aprc.weight<q4_k, [301, 256]> {source = "model.embed_tokens.weight"}
 aprc.weight @layers.0.attn_norm.weight : !aprc.weight<f32, [256]> {source = "an"}
@@ -57,6 +58,14 @@ aprc.kv_cache @layers.0.kv {head_dim = 64 : i64, max_seq = 64 : i64, num_kv_head
 // LOWER-SAME: attributes {aprc.arena_bytes = {{[0-9]+}} : i64, aprc.max_tokens = {{8|512}} : i64}
 // LOWER-COUNT-10: aprc.offsets
 // LOWER-NOT: aprc.offsets
+
+// CUDA-LABEL: func.func @prefill
+// CUDA-SAME: attributes {aprc.arena_bytes = {{[0-9]+}} : i64, aprc.max_tokens = 512 : i64}
+// CUDA-NOT: aprc.rope %
+// CUDA: %[[FQ:[^,]*]], %{{.*}} = aprc.rope_qk_kv_append %[[QKV:.*]]#0, %[[QKV]]#1, %[[QKV]]#2, @layers.0.kv
+// CUDA-SAME: result_names = ["layers.0.attn.q_rope", "layers.0.attn.k_rope"]
+// CUDA: aprc.attention %[[FQ]],
+// CUDA-NOT: aprc.rope_kv_append
 func.func @prefill(%ids: tensor<?xi32> loc("ids"), %pos: index loc("pos")) -> tensor<?x301xf32> {
   %0 = aprc.weight_ref @embed.weight : !aprc.weight<q4_k, [301, 256]> loc("embed.weight")
   %1 = aprc.embedding %ids, %0 : (tensor<?xi32>, !aprc.weight<q4_k, [301, 256]>) -> tensor<?x256xf32> loc("embed")

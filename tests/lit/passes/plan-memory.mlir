@@ -96,3 +96,21 @@ func.func @activation_argument(%x: tensor<?x128xf32>) -> tensor<?x128xf32> {
   %0 = aprc.silu %x : tensor<?x128xf32>
   return %0 : tensor<?x128xf32>
 }
+
+// -----
+
+// rope_qk_kv_append rotates q and k in place: each result takes its own operand's buffer (q [0, 4]
+// with the attention that reads the rotated q, k [1, 3], v [2, 3]; 1 KiB, 512 B, 512 B).
+aprc.kv_cache @kv {num_kv_heads = 2, head_dim = 64, max_seq = 128}
+// CHECK-LABEL: func.func @qk_in_place
+// CHECK-SAME: attributes {aprc.arena_bytes = 2048 : i64, aprc.max_tokens = 1 : i64}
+// CHECK: aprc.rope_qk_kv_append {{.*}} {aprc.offsets = array<i64: 0, 1024>
+// CHECK: aprc.attention {{.*}} {aprc.offsets = array<i64: -1>
+func.func @qk_in_place(%ids: tensor<1xi32>, %pos: index) -> tensor<1x256xf32> {
+  %q = "test.make"() : () -> tensor<1x256xf32>
+  %k = "test.make"() : () -> tensor<1x128xf32>
+  %v = "test.make"() : () -> tensor<1x128xf32>
+  %qr, %kr = aprc.rope_qk_kv_append %q, %k, %v, @kv[%pos] {theta = 1.0e6 : f64, result_names = ["q_rope", "k_rope"]} : tensor<1x256xf32>, tensor<1x128xf32>, tensor<1x128xf32>
+  %a = aprc.attention %qr, @kv[%pos] {scale = 0.125 : f64} : tensor<1x256xf32>
+  return %a : tensor<1x256xf32>
+}

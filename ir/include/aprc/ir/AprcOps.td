@@ -248,4 +248,20 @@ def Aprc_RopeKvAppendOp : Aprc_Op<"rope_kv_append", [MemoryEffects<[MemWrite]>,
   let hasVerifier = 1;
 }
 
+def Aprc_RopeQkKvAppendOp : Aprc_Op<"rope_qk_kv_append", [MemoryEffects<[MemWrite]>,
+    AllTypesMatch<["q", "q_result"]>, AllTypesMatch<["k", "k_result"]>,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "rope of q and of k (head_dim of the cache), then kv_append of the rotated k and v";
+  let description = [{
+    `rope_kv_append` that also rotates the queries of the same tokens at the same positions, so that
+    one kernel does both rotations and the append. The results are the rotated q and the rotated k
+    (the values of the original `aprc.rope` ops on q and on k, named in `result_names`).
+  }];
+  let arguments = (ins Aprc_Activation:$q, Aprc_Activation:$k, Aprc_Activation:$v, FlatSymbolRefAttr:$cache,
+                       Index:$pos, F64Attr:$theta, StrArrayAttr:$result_names);
+  let results = (outs Aprc_Activation:$q_result, Aprc_Activation:$k_result);
+  let assemblyFormat = "$q `,` $k `,` $v `,` $cache `[` $pos `]` attr-dict `:` type($q) `,` type($k) `,` type($v)";
+  let hasVerifier = 1;
+}
+
 #endif  // APRC_OPS_TD

@@ -75,6 +75,18 @@ def FuseRopeKvAppend : Pass<"aprc-fuse-rope-kv-append", "::mlir::func::FuncOp"> 
   }];
 }
 
+def FuseQRopeIntoKvAppend : Pass<"aprc-fuse-q-rope-into-kv-append", "::mlir::func::FuncOp"> {
+  let summary = "Fuse the rope of q into the rope_kv_append of its attention's cache";
+  let description = [{
+    `aprc.attention (rope %q), @cache[%pos]` and the `aprc.rope_kv_append %k, %v, @cache[%pos]` of
+    the same cache, position and theta (the rope with the cache's head_dim) become one
+    `aprc.rope_qk_kv_append %q, %k, %v, @cache[%pos]` at the earlier of the two, when the later one's
+    operands are defined before it and no op between them reads or writes the cache. Its results are
+    the rotated q and k, under the names of the rope and of the rope_kv_append. The CUDA lowering
+    runs it (one kernel a layer less); the CPU keeps its own kernels.
+  }];
+}
+
 //===-------------------------------------------------------------------------------------------===//
 // Encodings
 //===-------------------------------------------------------------------------------------------===//

@@ -22,7 +22,7 @@ namespace aprc::passes {
 void buildOptimizePipeline(mlir::OpPassManager& pm);
 
 // From the frontend's module (compact or expanded) to what the schedule builder for `backend`
-// reads: aprc-expand-layers, the fusions, the fp8 cast when `fp8` is given (after the fusions,
+// reads: aprc-expand-layers, the fusions (for Cuda also aprc-fuse-q-rope-into-kv-append), the fp8 cast when `fp8` is given (after the fusions,
 // whose fused ops then carry the fp8 activation attribute, and before the layouts, which then lay
 // out the fp8 weights), the weight layouts of `backend`, and the memory plan for calls of up to
 // `max_tokens` tokens. With `inject_fault`, aprc-inject-fault perturbs the ops it names before the
