@@ -457,7 +457,10 @@ std::vector<Case> build_cases() {
   cs.push_back(attention_case("attention 6/2x64 f32 cache", 6, 2, 64, DType::F32, 45, 3, seed++, 1e-4));
   cs.push_back(attention_case("attention 4/4x40 f16 cache", 4, 4, 40, DType::F16, 37, 2, seed++, 1e-4));
   cs.push_back(attention_case("attention 7/1x128 bf16 cache", 7, 1, 128, DType::BF16, 3, 2, seed++, 1e-4));
+  // Long contexts: decode in 32 splits of 2 (pos ~1100) and of 3 tiles (pos ~3000); prefill blocks
+  // that walk some 100 tiles, each loaded while the one before is summed.
   cs.push_back(attention_case("attention 9/3x32 f32 long context", 9, 3, 32, DType::F32, 7, 2, seed++, 1e-4, 1100));
+  cs.push_back(attention_case("attention 7/1x64 f16 every split", 7, 1, 64, DType::F16, 7, 2, seed++, 1e-4, 3000));
   // q rotated by the kv append (rope_qk_kv_append): odd head counts, GQA ratios 5, 3, 1 and 7, prefills
   // longer than a 32-key tile, decode past the first tile, the 7B shape (more pairs than threads).
   cs.push_back(attention_case("rope_qk_kv_append 5/1x64 f32 + attention", 5, 1, 64, DType::F32, 45, 3, seed++, 1e-4, 0, true));

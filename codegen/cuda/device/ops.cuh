@@ -249,13 +249,17 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
   }
   for (int kb = k0; kb < k1; kb += 32) {
     const int nk = aprc_min(32, k1 - kb);
-    if (kb != k0) {
+    if (S && kb != k0) {  // decode: the tile's loads (a split has one or a few tiles)
       aprc_kv_tile_clear<KVH, HD, CE, NT>(tile);
       aprc_kv_tile_load<KVH, HD, CE, NT>(ck, cv, kvh, kb, 0, nk, tile);
     }
     aprc_sync();  // the previous tile is done
     aprc_kv_tile_store<HD, CE, NT>(tile, sm);
     aprc_sync();  // this tile (and the queries) staged
+    if (!S && kb + 32 < k1) {  // prefill: the next tile's loads go out now and arrive while this one is summed
+      aprc_kv_tile_clear<KVH, HD, CE, NT>(tile);
+      aprc_kv_tile_load<KVH, HD, CE, NT>(ck, cv, kvh, kb + 32, 0, aprc_min(32, k1 - kb - 32), tile);
+    }
 #pragma unroll
     for (int a = 0; a < PPW; ++a) {
       const int p = warp + W * a;
