@@ -45,16 +45,23 @@ APRC_DEV void aprc_rope_angle(int p, double inv_freq, float& c, float& s) {
   sincosf((float)r, &s, &c);
 }
 
+// Rotates pair (i, i + half) of head row v by the angle with cosine c and sine s, in place; y0, y1 get
+// the rotated values (for a cache row).
+APRC_DEV void aprc_rope_rotate(float* v, int i, int half, float c, float s, float& y0, float& y1) {
+  const float x0 = v[i], x1 = v[i + half];
+  y0 = x0 * c - x1 * s;
+  y1 = x1 * c + x0 * s;
+  v[i] = y0;
+  v[i + half] = y1;
+}
+
 template <int HEADS, int HD>
 APRC_DEV void aprc_rope_row(float* row, int p, const double* inv_freq) {
   for (int idx = threadIdx.x; idx < HEADS * HD / 2; idx += blockDim.x) {
     const int h = idx / (HD / 2), i = idx % (HD / 2);
-    float c, s;
+    float c, s, y0, y1;
     aprc_rope_angle(p, inv_freq[i], c, s);
-    float* v = row + h * HD;
-    const float x0 = v[i], x1 = v[i + HD / 2];
-    v[i] = x0 * c - x1 * s;
-    v[i + HD / 2] = x1 * c + x0 * s;
+    aprc_rope_rotate(row + h * HD, i, HD / 2, c, s, y0, y1);
   }
 }
 
@@ -69,11 +76,7 @@ APRC_DEV void aprc_kv_append_row(float* k, const float* v, void* ck, void* cv, i
     if (ROPE) {
       float c, s;
       aprc_rope_angle(p, inv_freq[i], c, s);
-      const float x0 = y0, x1 = y1;
-      y0 = x0 * c - x1 * s;
-      y1 = x1 * c + x0 * s;
-      kh[i] = y0;
-      kh[i + HD / 2] = y1;
+      aprc_rope_rotate(kh, i, HD / 2, c, s, y0, y1);
     }
     aprc_cache_store<CELEM>(ck, base + h * HD + i, y0);
     aprc_cache_store<CELEM>(ck, base + h * HD + i + HD / 2, y1);
@@ -101,11 +104,8 @@ APRC_DEV void aprc_rope_qk_kv_append_row(float* q, float* k, const float* v, voi
   for (int idx = threadIdx.x; idx < PAIRS; idx += blockDim.x) {
     const int h = idx / HALF, i = idx % HALF;
     const bool is_k = h >= HEADS;
-    float* x = is_k ? k + (h - HEADS) * HD : q + h * HD;
-    const float x0 = x[i], x1 = x[i + HALF];
-    const float y0 = x0 * cs[i] - x1 * sn[i], y1 = x1 * cs[i] + x0 * sn[i];
-    x[i] = y0;
-    x[i + HALF] = y1;
+    float y0, y1;
+    aprc_rope_rotate(is_k ? k + (h - HEADS) * HD : q + h * HD, i, HALF, cs[i], sn[i], y0, y1);
     if (is_k) {
       aprc_cache_store<CELEM>(ck, base + (h - HEADS) * HD + i, y0);
       aprc_cache_store<CELEM>(ck, base + (h - HEADS) * HD + i + HALF, y1);
