@@ -103,18 +103,6 @@ bool mma_capable(const WeightDesc& w) {
   }
 }
 
-int chunk_width(const WeightDesc& w) {
-  switch (w.layout) {
-    case WeightLayout::CudaQ8_0: return 16;
-    case WeightLayout::RowMajor:
-      if (w.dtype == DType::FP8_E4M3) return 16;
-      if (format_info(w.dtype).block_weights > 1) return 32;  // aprc_w_rowq: a sub-block
-      if (w.dtype == DType::F32) return w.cols % 4 == 0 ? 4 : 1;
-      return w.cols % 8 == 0 ? 8 : 1;
-    default: return 32;
-  }
-}
-
 // Quantized weights take int8-split activations (aprc_xq); float ones take the float row.
 bool is_intx(const WeightDesc& w) { return w.layout != WeightLayout::RowMajor; }
 
@@ -301,7 +289,7 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
       << ", st.xs, nullptr, scratch);\n";
   int64_t base = 0;
   for (int i = 0; i < groups; ++i) {
-    const std::string N = num(spec.weights[i].rows), Ti = s.types[i], Wi = "W" + num(i);
+    const std::string Ti = s.types[i], Wi = "W" + num(i);
     const std::string M = s.swiglu ? "2" : "1";
     b << "    {  // rows of weight " << i << "\n"
       << "      const int lo = aprc_max(rb, " << base << ") - " << base << ", hi = aprc_min(re, " << base + g.rows[i]
@@ -317,19 +305,8 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
       << "      };\n"
       << "      if (lo < hi) {\n";
     const std::string T1 = s.swiglu ? s.types[1] : Ti, W1 = s.swiglu ? "W1" : Wi;
-    if (s.swiglu && chunk_width(spec.weights[0]) != chunk_width(spec.weights[1])) {
-      b << "        for (int row0 = lo; row0 < hi; row0 += R) {\n"
-        << "          const int nrows = aprc_min(R, hi - row0);\n"
-        << "          float acc[2][R], a0[1][R], a1[1][R];\n"
-        << "          aprc_gemv_rows<" << Ti << ", " << Ti << ", 1, R, U>(W0, W0, row0, nrows, K / " << Ti << "::CW, st, a0);\n"
-        << "          aprc_gemv_rows<" << T1 << ", " << T1 << ", 1, R, U>(W1, W1, row0, nrows, K / " << T1 << "::CW, st, a1);\n"
-        << "          for (int r = 0; r < R; ++r) acc[0][r] = a0[0][r], acc[1][r] = a1[0][r];\n"
-        << "          store(row0, nrows, acc);\n"
-        << "        }\n";
-    } else {
-      b << "        aprc_gemv_steps<" << Ti << ", " << T1 << ", " << M << ", R, U>(" << Wi << ", " << W1
-        << ", lo, hi, K / " << Ti << "::CW, st, store);\n";
-    }
+    b << "        aprc_gemv_steps<" << Ti << ", " << T1 << ", " << M << ", R, U>(" << Wi << ", " << W1 << ", lo, hi, K / " << Ti
+      << "::CW, st, store);\n";
     b << "      }\n"
       << "    }\n";
     base += g.rows[i];

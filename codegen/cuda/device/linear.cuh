@@ -217,9 +217,6 @@ APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, in
   for (int m = 0; m < M; ++m)
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[m][r] = 0.f;
-  int rows[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) rows[r] = row0 + aprc_min(r, nrows - 1);
   // a short last step of a warp's rows (nrows < R, the same in every lane) skips the missing rows
   for (int c0 = 0; c0 < nch; c0 += 32 * U) {
     typename W0::Raw raw0[U][R];
@@ -231,8 +228,8 @@ APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, in
 #pragma unroll
         for (int r = 0; r < R; ++r)
           if (r == 0 || r < nrows) {
-            raw0[u][r] = w0.load(rows[r], c);
-            if (M == 2) raw1[u][r] = w1.load(rows[r], c);
+            raw0[u][r] = w0.load(row0 + r, c);
+            if (M == 2) raw1[u][r] = w1.load(row0 + r, c);
           }
       }
     }
@@ -273,14 +270,23 @@ APRC_DEV void aprc_gemv_rows(const W0& w0, const W1& w1, int row0, int nrows, in
 
 // Rows [row_b, row_e) of weights w0 (and w1 when M = 2) against the staged x, in steps of R rows (the
 // last step may have fewer), calling store(row0, nrows, acc) after each step with the warp's sums
-// (every lane has them).
+// (every lane has them). nch counts w0's chunks; a SwiGLU pair of two chunk widths takes its two
+// weights one after the other.
 template <class W0, class W1, int M, int R, int U, class Store>
 APRC_DEV void aprc_gemv_steps(const W0& w0, const W1& w1, int row_b, int row_e, int nch, const aprc_xstage& st,
                               Store store) {
   for (int row0 = row_b; row0 < row_e; row0 += R) {
     const int nrows = aprc_min(R, row_e - row0);
     float acc[M][R];
-    aprc_gemv_rows<W0, W1, M, R, U>(w0, w1, row0, nrows, nch, st, acc);
+    if constexpr (M == 2 && W0::CW != W1::CW) {
+      float a0[1][R], a1[1][R];
+      aprc_gemv_rows<W0, W0, 1, R, U>(w0, w0, row0, nrows, nch, st, a0);
+      aprc_gemv_rows<W1, W1, 1, R, U>(w1, w1, row0, nrows, nch * W0::CW / W1::CW, st, a1);
+#pragma unroll
+      for (int r = 0; r < R; ++r) acc[0][r] = a0[0][r], acc[1][r] = a1[0][r];
+    } else {
+      aprc_gemv_rows<W0, W1, M, R, U>(w0, w1, row0, nrows, nch, st, acc);
+    }
     store(row0, nrows, acc);
   }
 }
