@@ -607,6 +607,19 @@ std::vector<Kernel> peak_kernels() {
   return out;
 }
 
+Kernel greedy_kernel() {
+  return Kernel{kGreedyKernel,
+                kGreedyThreads,
+                {{"const float* __restrict__", "logits"},
+                 {"int* __restrict__", "ids"},
+                 {"int* __restrict__", "out"},
+                 {"aprc_i64* __restrict__", "table"}},
+                "  APRC_SHARED float sbest[" + std::to_string(kGreedyThreads / 32) + "];\n  APRC_SHARED int sat[" +
+                    std::to_string(kGreedyThreads / 32) +
+                    "];\n  aprc_wait_prior_grid();\n  aprc_greedy_next(logits, (int)s[0], ids, out, sbest, sat);\n"
+                    "  aprc_next_position(table, (int)s[1]);\n"};
+}
+
 // The user's kernel where the generated one would be (cuda.h, KernelOverride), after the generated
 // kernel's declaration: under NVRTC (extern "C") a definition with other parameters conflicts with it.
 void splice_override(std::string& src, const Kernel& k, const KernelOverride& o) {
@@ -646,6 +659,10 @@ std::string emit_module(const std::vector<KernelRef>& kernels, const KernelOverr
     src += signature(k) + " {\n" + k.body + "}\n\n";
     emitted.push_back(std::move(k));
   }
+  src += "// ---- the greedy sampler (Engine::decode_greedy) ----\n\n";
+  Kernel greedy = greedy_kernel();
+  src += signature(greedy) + " {\n" + greedy.body + "}\n\n";
+  emitted.push_back(std::move(greedy));
   std::ostringstream tail;  // the emulator's entry points
   tail << "#if defined(APRC_EMU)\n";
   for (const auto& k : emitted) tail << trampoline(k);

@@ -192,12 +192,27 @@ Engine::PreparedFunction& Engine::prepare_call(const std::string& name, std::spa
 
 void Engine::run(const std::string& name, std::span<const int32_t> ids, int64_t pos, int64_t logits_rows,
                  std::vector<float>* logits) {
+  if (logits && logits_rows > 0) logits->resize(static_cast<size_t>(logits_rows * options_.vocab));
+  run_into(name, ids, pos, logits_rows, logits ? logits->data() : nullptr);
+}
+
+void Engine::run_into(const std::string& name, std::span<const int32_t> ids, int64_t pos, int64_t logits_rows,
+                      float* logits) {
   auto it = functions_.find(name);
   if (it != functions_.end() && (logits_rows < 0 || logits_rows > it->second->fn.max_tokens))
     throw_internal("cuda: bad logits row count");
   PreparedFunction& f = prepare_call(name, ids, pos);
   const int64_t T = static_cast<int64_t>(ids.size());
 
+  execute(f, name, T, pos);
+  if (logits && logits_rows > 0) {
+    device_->download(logits, logits_, static_cast<uint64_t>(logits_rows * options_.vocab) * 4);
+  } else {
+    device_->synchronize(name);
+  }
+}
+
+void Engine::execute(PreparedFunction& f, const std::string& name, int64_t T, int64_t pos) {
   if (use_graphs_ && f.graph_ok && T == 1) {
     if (!f.graph) {
       device_->begin_capture();
@@ -213,12 +228,43 @@ void Engine::run(const std::string& name, std::span<const int32_t> ids, int64_t 
   } else {
     launch_steps(f, T, pos);
   }
-  if (logits && logits_rows > 0) {
-    logits->resize(static_cast<size_t>(logits_rows * options_.vocab));
-    device_->download(logits->data(), logits_, logits->size() * 4);
-  } else {
-    device_->synchronize(name);
+}
+
+bool Engine::decode_greedy(const std::string& name, int32_t first, int64_t pos, std::span<int32_t> out) {
+  if (!greedy_looked_up_) {
+    greedy_looked_up_ = true;
+    try {
+      greedy_kernel_ = device_->kernel(kGreedyKernel);
+    } catch (const Error&) {
+      greedy_kernel_ = nullptr;  // a module from before the sampler
+    }
+    if (greedy_kernel_) greedy_scalars_ = alloc(16, "greedy sampler scalars");
   }
+  if (!greedy_kernel_ || options_.vocab >= (int64_t(1) << 24)) return false;
+  const int64_t n = static_cast<int64_t>(out.size());
+  if (n == 0) return true;
+  PreparedFunction& f = prepare_call(name, std::span<const int32_t>(&first, 1), pos);
+  if (f.fn.max_tokens != 1) throw_internal("cuda: decode_greedy runs a function of one token a call, not " + name);
+  if (pos + n > options_.context)
+    throw_bad_input("cuda: the context is full: positions " + std::to_string(pos) + ".." + std::to_string(pos + n - 1) +
+                    " do not fit a context of " + std::to_string(options_.context));
+  if (n > greedy_capacity_) {
+    greedy_capacity_ = std::max<int64_t>(n, std::max<int64_t>(256, 2 * greedy_capacity_));
+    greedy_out_ = alloc(static_cast<uint64_t>(greedy_capacity_) * 4, "greedy tokens");
+  }
+  const int64_t scalars[2] = {options_.vocab, static_cast<int64_t>(f.steps.size())};
+  device_->upload(greedy_scalars_, scalars, sizeof scalars);
+  LaunchShape shape;
+  shape.block[0] = kGreedyThreads;
+  const std::string what = "greedy sampler after " + name;
+  for (int64_t i = 0; i < n; ++i) {
+    execute(f, name, 1, pos + i);  // reads ids_ and the positions the sampler left
+    DevPtr at = greedy_out_ + static_cast<uint64_t>(i) * 4, ws = 0;
+    void* params[] = {&logits_, &ids_, &at, &f.scalars, &greedy_scalars_, &ws, nullptr};
+    device_->launch(greedy_kernel_, shape, params, what);
+  }
+  device_->download(out.data(), greedy_out_, static_cast<uint64_t>(n) * 4);
+  return true;
 }
 
 std::vector<double> Engine::profile_steps(const std::string& name, std::span<const int32_t> ids, int64_t pos, int reps) {

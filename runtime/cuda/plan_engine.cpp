@@ -2,7 +2,6 @@
 #include "aprc/cuda/plan_engine.h"
 
 #include <algorithm>
-#include <cstring>
 #include <optional>
 
 #include "aprc/cuda/engine.h"
@@ -56,8 +55,7 @@ class CudaPlanEngine final : public aprc::Engine {
   void run(const Function& fn, std::span<const int32_t> ids, int64_t pos, float* logits) override {
     const int64_t rows = fn.name == "prefill" ? static_cast<int64_t>(ids.size()) : 1;
     if (!observer_) {
-      engine_->run(fn.name, ids, pos, rows, &buffer_);
-      std::memcpy(logits, buffer_.data(), buffer_.size() * sizeof(float));
+      engine_->run_into(fn.name, ids, pos, rows, logits);
       return;
     }
     const int64_t T = static_cast<int64_t>(ids.size());
@@ -68,6 +66,10 @@ class CudaPlanEngine final : public aprc::Engine {
           observer_->after_step(StepEvent{fn, index, T, pos, seconds, buffers});
         },
         observer_->wants_timing());
+  }
+
+  bool decode_greedy(const Function& fn, int32_t first, int64_t pos, std::span<int32_t> out) override {
+    return !observer_ && engine_->decode_greedy(fn.name, first, pos, out);
   }
 
   void set_step_observer(StepObserver* observer) override { observer_ = observer; }
@@ -93,7 +95,6 @@ class CudaPlanEngine final : public aprc::Engine {
  private:
   std::shared_ptr<const Plan> plan_;
   std::unique_ptr<cuda::Engine> engine_;
-  std::vector<float> buffer_;
   std::string device_name_;
   int64_t context_ = 0;
   StepObserver* observer_ = nullptr;

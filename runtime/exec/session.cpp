@@ -62,6 +62,34 @@ std::span<const float> Session::decode(int32_t id) {
   return std::span<const float>(logits_).first(static_cast<size_t>(vocab_));
 }
 
+namespace {
+
+// The first index of the largest logit, NaN never (0 when every value is NaN): the device sampler's rule.
+int32_t first_argmax(std::span<const float> logits) {
+  size_t best = 0;
+  bool found = false;
+  for (size_t i = 0; i < logits.size(); ++i)
+    if (!std::isnan(logits[i]) && (!found || logits[i] > logits[best])) best = i, found = true;
+  return static_cast<int32_t>(best);
+}
+
+}  // namespace
+
+void Session::decode_greedy(int32_t first, std::span<int32_t> out) {
+  if (out.empty()) return;
+  check_fits(std::span<const int32_t>(&first, 1));
+  const int64_t n = static_cast<int64_t>(out.size());
+  if (decode_ && position_ + n <= context() && engine_->decode_greedy(*decode_, first, position_, out)) {
+    position_ += n;
+    return;
+  }
+  int32_t next = first;
+  for (int32_t& id : out) {
+    const std::span<const float> logits = decode(next);
+    id = next = first_argmax(logits);
+  }
+}
+
 std::vector<float> Session::prefill_all(std::span<const int32_t> ids) {
   check_fits(ids);
   std::vector<float> all(ids.size() * static_cast<size_t>(vocab_));

@@ -794,6 +794,17 @@ TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
     table().push_back({dev, "tiny plan via aprc::Engine", "decode pos " + std::to_string(7 + i), err, 1e-3});
     EXPECT_LE(err, 1e-3);
   }
+  // Greedy decoding on the device (the sampler kernel after each graph replay, positions moved on by
+  // it) picks the tokens that run() and an argmax here pick from the same position.
+  const int32_t first = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  std::vector<int32_t> on_device(6, -1);
+  ASSERT_TRUE(engine->decode_greedy(*t.function("decode"), first, 10, on_device));
+  int32_t next = first;
+  for (int i = 0; i < 6; ++i) {
+    engine->run(*t.function("decode"), std::vector<int32_t>{next}, 10 + i, logits.data());
+    next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    EXPECT_EQ(on_device[i], next) << "token " << i;
+  }
 }
 
 // With a step observer: every step reported in order, each timed, and outputs readable after it.

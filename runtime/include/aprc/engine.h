@@ -85,6 +85,13 @@ class Engine {
   // (Session does).
   virtual void run(const Function& fn, std::span<const int32_t> ids, int64_t pos, float* logits) = 0;
 
+  // Greedy decoding where the logits are: feeds `first` at `pos` to `fn` (one token a call), then each
+  // call's argmax (the first of equal logits; NaN never) in turn, for out.size() calls; out[i] is the argmax after
+  // call i. False when this engine leaves that to the caller (run() and an argmax on the host: the
+  // default); the cuda engine picks the tokens on the GPU, so no logits cross to the host and the
+  // calls follow one another without waiting for it. Same preconditions as run().
+  virtual bool decode_greedy(const Function& fn, int32_t first, int64_t pos, std::span<int32_t> out) { return false; }
+
   // Calls `observer` after each step of every later run (nullptr: none, the default). The observer
   // must outlive its use; with one set, the cuda engine launches the steps one by one and waits
   // for each.

@@ -57,6 +57,12 @@ class Session : public LanguageModel {
   // The function decode() runs (decode, or what stands in for it).
   const Function& decode_function() const { return decode_ ? *decode_ : prefill_last_ ? *prefill_last_ : *prefill_; }
 
+  // Greedy decoding: feeds `first`, then each token it picks (the argmax of the logits, the first of
+  // equal ones; NaN never), out.size() tokens; out[i] is the token after the i-th fed. On the cuda engine the
+  // tokens are picked on the GPU and the steps run back to back (Engine::decode_greedy); elsewhere
+  // through decode() and an argmax here. The same tokens either way.
+  void decode_greedy(int32_t first, std::span<int32_t> out);
+
   // Feeds `ids` and returns the logits of every one of them, [ids.size()][vocab_size].
   std::vector<float> prefill_all(std::span<const int32_t> ids);
 

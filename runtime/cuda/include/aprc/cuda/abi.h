@@ -79,4 +79,12 @@ constexpr PeakKernel kPeakFp32{"aprc_peak_fma_f32", 2.0 * 16};                //
 constexpr PeakKernel kPeakBf16{"aprc_peak_mma_bf16", 4 * 2.0 * 16 * 8 * 16 / 32};  // 4 m16n8k16 a warp
 constexpr PeakKernel kPeakFp8{"aprc_peak_mma_e4m3", 4 * 2.0 * 16 * 8 * 32 / 32};   // 4 m16n8k32 a warp
 
+// The greedy sampler every generated module has (codegen/cuda/device/sampling.cuh; Engine::decode_greedy
+// launches it after each decode step): (const float* logits, int* ids, int* out, long long* table, s, ws)
+// with s[0] = the vocabulary size (below 2^24), s[1] = the steps of the function; one block of
+// kGreedyThreads. ids[0] and out[0] get the row's argmax, and the position of every step's slot of
+// `table` (the function's scalar table, kScalarSlot values a step) moves on by one.
+constexpr const char* kGreedyKernel = "aprc_greedy_next";
+constexpr int kGreedyThreads = 1024;
+
 }  // namespace aprc::cuda

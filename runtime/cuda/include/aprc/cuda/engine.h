@@ -45,6 +45,15 @@ class Engine {
   // `logits_rows` rows of logits to `logits` (resized) when it is not null.
   void run(const std::string& name, std::span<const int32_t> ids, int64_t pos, int64_t logits_rows,
            std::vector<float>* logits);
+  // The same into `logits_rows` rows of host memory at `logits` (null: none), with no copy between.
+  void run_into(const std::string& name, std::span<const int32_t> ids, int64_t pos, int64_t logits_rows, float* logits);
+
+  // Greedy decoding on the device: feeds `first` at `pos` to `name` (one token a call), then each call's
+  // argmax in turn, out.size() calls; out[i] is the argmax after call i. The sampler kernel picks each
+  // token where the logits are and moves the position on, so the calls follow one another with no
+  // logits download and no host work between them. False (nothing run) when the module has no sampler
+  // (a plan compiled before it) or the vocabulary is too large for it.
+  bool decode_greedy(const std::string& name, int32_t first, int64_t pos, std::span<int32_t> out);
 
   // Launches each step of `name` alone between two timer events (no graph) and returns the seconds
   // each took, averaged over `reps` calls (profiling; the calls change the KV cache at pos).
@@ -89,6 +98,8 @@ class Engine {
   // Binds a step's arguments for (T, pos) and computes its launch shape.
   LaunchShape bind_step(PreparedStep& ps, int64_t T, int64_t pos);
   void launch_steps(PreparedFunction& f, int64_t T, int64_t pos, std::vector<double>* step_seconds = nullptr);
+  // Runs the steps of a prepared call: the captured graph (one token, graphs on) or launch by launch.
+  void execute(PreparedFunction& f, const std::string& name, int64_t T, int64_t pos);
   PreparedFunction& prepare_call(const std::string& name, std::span<const int32_t> ids, int64_t pos);
 
   std::unique_ptr<Device> device_;
@@ -102,6 +113,10 @@ class Engine {
   std::map<std::string, std::unique_ptr<PreparedFunction>> functions_;
   uint64_t device_bytes_ = 0, weight_bytes_ = 0;
   bool use_graphs_ = true;
+  void* greedy_kernel_ = nullptr;  // the module's sampler (decode_greedy), looked up once
+  bool greedy_looked_up_ = false;
+  DevPtr greedy_out_ = 0, greedy_scalars_ = 0;
+  int64_t greedy_capacity_ = 0;  // tokens greedy_out_ holds
 };
 
 }  // namespace aprc::cuda

@@ -1,0 +1,114 @@
+// The greedy sampler every module has (codegen/cuda/device/sampling.cuh, run by Engine::decode_greedy):
+// the token it picks (the first of equal maxima; NaN never) on rows with ties, -inf, NaN and sizes
+// around the block's, and the positions it moves on, on the emulator and, where there is one, on the
+// GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "aprc/codegen/cuda.h"
+#include "aprc/cuda/abi.h"
+#include "cuda_emu_device.h"
+
+namespace aprc::cuda {
+namespace {
+
+struct Row {
+  std::string what;
+  std::vector<float> logits;
+  int32_t want;
+};
+
+std::vector<Row> rows() {
+  std::vector<Row> out;
+  uint64_t s = 12345;
+  auto rnd = [&] {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>((s >> 40) & 0xffffff) / 16777216.0f * 20.0f - 10.0f;
+  };
+  std::vector<float> big(151936);
+  for (float& v : big) v = rnd();
+  big[98765] = 11.0f;
+  out.push_back({"vocab 151936, one maximum", big, 98765});
+  std::vector<float> ties = big;
+  ties[70000] = ties[100] = ties[151935] = 12.5f;
+  out.push_back({"ties: the first", ties, 100});
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  out.push_back({"all -inf: 0", std::vector<float>(3000, -inf), 0});
+  std::vector<float> nans(77, -1.0f);
+  nans[0] = nans[3] = nans[76] = nan;
+  nans[40] = -0.5f;
+  out.push_back({"NaN never wins (77 values)", nans, 40});
+  out.push_back({"one value", {-3.0f}, 0});
+  std::vector<float> odd(1025, 0.0f);
+  odd[1024] = 1.0f;
+  out.push_back({"1025 values, the maximum past the block", odd, 1024});
+  return out;
+}
+
+void check_sampler(Device& device) {
+  const int steps = 3;
+  for (const Row& r : rows()) {
+    SCOPED_TRACE(r.what);
+    const int64_t vocab = static_cast<int64_t>(r.logits.size());
+    const DevPtr logits = device.alloc(vocab * 4, "logits"), ids = device.alloc(4, "ids"), out = device.alloc(8, "out"),
+                 table = device.alloc(steps * kScalarSlot * 8, "table"), scalars = device.alloc(16, "scalars");
+    device.upload(logits, r.logits.data(), vocab * 4);
+    const int64_t slots[steps * kScalarSlot] = {1, 40, 1, 40, 1, 40};
+    device.upload(table, slots, sizeof slots);
+    const int64_t s[2] = {vocab, steps};
+    device.upload(scalars, s, sizeof s);
+    const int32_t minus[2] = {-1, -1};
+    device.upload(ids, minus, 4);
+    device.upload(out, minus, 8);
+    DevPtr at = out + 4, ws = 0;  // the second slot of `out`
+    void* params[] = {const_cast<DevPtr*>(&logits), const_cast<DevPtr*>(&ids), &at, const_cast<DevPtr*>(&table),
+                      const_cast<DevPtr*>(&scalars), &ws, nullptr};
+    LaunchShape shape;
+    shape.block[0] = kGreedyThreads;
+    device.launch(device.kernel(kGreedyKernel), shape, params, "greedy sampler");
+    int32_t got_id = -2, got_out[2] = {-2, -2};
+    int64_t after[steps * kScalarSlot];
+    device.download(&got_id, ids, 4);
+    device.download(got_out, out, 8);
+    device.download(after, table, sizeof after);
+    EXPECT_EQ(got_id, r.want);
+    EXPECT_EQ(got_out[1], r.want);
+    EXPECT_EQ(got_out[0], -1) << "wrote outside its slot";
+    for (int i = 0; i < steps; ++i) {
+      EXPECT_EQ(after[i * kScalarSlot], 1) << "step " << i << "'s T changed";
+      EXPECT_EQ(after[i * kScalarSlot + 1], 41) << "step " << i << "'s position did not move on";
+    }
+    for (DevPtr p : {logits, ids, out, table, scalars}) device.free(p);
+  }
+}
+
+TEST(CudaSampler, PicksTheFirstMaximumOnTheEmulator) {
+  if (const char* s = std::getenv("APRC_SKIP_EMU"); s && *s == '1') GTEST_SKIP() << "APRC_SKIP_EMU=1";
+  test::EmuDevice device;
+  ModuleImage image;
+  image.source = emit_module({});  // a module of no plan kernels still has the sampler
+  device.load_module(image);
+  check_sampler(device);
+}
+
+TEST(CudaSampler, PicksTheFirstMaximumOnTheGpu) {
+  std::string why;
+  if (!cuda_available(&why)) GTEST_SKIP() << "no GPU here: " << why;
+  auto device = open_cuda_device();
+  ModuleImage image;
+  image.source = emit_module({});
+  CompileOptions options;
+  options.archs = {device->compute_capability() >= 90 ? 90 : device->compute_capability() >= 89 ? 89 : 80};
+  const CompiledModule m = compile_module(image.source, options);
+  image.cubins = m.cubins;
+  image.ptx = m.ptx;
+  image.ptx_arch = m.ptx_arch;
+  device->load_module(image);
+  check_sampler(*device);
+}
+
+}  // namespace
+}  // namespace aprc::cuda
