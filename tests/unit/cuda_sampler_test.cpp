@@ -10,6 +10,7 @@
 
 #include "aprc/codegen/cuda.h"
 #include "aprc/cuda/abi.h"
+#include "cuda_builtin_module.h"
 #include "cuda_emu_device.h"
 
 namespace aprc::cuda {
@@ -98,15 +99,7 @@ TEST(CudaSampler, PicksTheFirstMaximumOnTheGpu) {
   std::string why;
   if (!cuda_available(&why)) GTEST_SKIP() << "no GPU here: " << why;
   auto device = open_cuda_device();
-  ModuleImage image;
-  image.source = emit_module({});
-  CompileOptions options;
-  options.archs = {device->compute_capability() >= 90 ? 90 : device->compute_capability() >= 89 ? 89 : 80};
-  const CompiledModule m = compile_module(image.source, options);
-  image.cubins = m.cubins;
-  image.ptx = m.ptx;
-  image.ptx_arch = m.ptx_arch;
-  device->load_module(image);
+  test::load_builtin_module(*device);
   check_sampler(*device);
 }
 
