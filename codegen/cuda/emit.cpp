@@ -616,7 +616,7 @@ Kernel greedy_kernel() {
                  {"aprc_i64* __restrict__", "table"}},
                 "  APRC_SHARED float sbest[" + std::to_string(kGreedyThreads / 32) + "];\n  APRC_SHARED int sat[" +
                     std::to_string(kGreedyThreads / 32) +
-                    "];\n  aprc_wait_prior_grid();\n  aprc_greedy_next(logits, (int)s[0], ids, out, sbest, sat);\n"
+                    "];\n  aprc_wait_prior_grid();\n  aprc_greedy_next(logits, (int)s[0], ids, out, (int*)ws, sbest, sat);\n"
                     "  aprc_next_position(table, (int)s[1]);\n"};
 }
 

@@ -55,7 +55,8 @@ void check_sampler(Device& device) {
     SCOPED_TRACE(r.what);
     const int64_t vocab = static_cast<int64_t>(r.logits.size());
     const DevPtr logits = device.alloc(vocab * 4, "logits"), ids = device.alloc(4, "ids"), out = device.alloc(8, "out"),
-                 table = device.alloc(steps * kScalarSlot * 8, "table"), scalars = device.alloc(16, "scalars");
+                 table = device.alloc(steps * kScalarSlot * 8, "table"), scalars = device.alloc(16, "scalars"),
+                 count = device.alloc(4, "count");
     device.upload(logits, r.logits.data(), vocab * 4);
     const int64_t slots[steps * kScalarSlot] = {1, 40, 1, 40, 1, 40};
     device.upload(table, slots, sizeof slots);
@@ -64,16 +65,19 @@ void check_sampler(Device& device) {
     const int32_t minus[2] = {-1, -1};
     device.upload(ids, minus, 4);
     device.upload(out, minus, 8);
-    DevPtr at = out + 4, ws = 0;  // the second slot of `out`
-    void* params[] = {const_cast<DevPtr*>(&logits), const_cast<DevPtr*>(&ids), &at, const_cast<DevPtr*>(&table),
-                      const_cast<DevPtr*>(&scalars), &ws, nullptr};
+    const int32_t one = 1;  // one token picked before: this one goes to out[1]
+    device.upload(count, &one, 4);
+    void* params[] = {const_cast<DevPtr*>(&logits), const_cast<DevPtr*>(&ids), const_cast<DevPtr*>(&out),
+                      const_cast<DevPtr*>(&table), const_cast<DevPtr*>(&scalars), const_cast<DevPtr*>(&count), nullptr};
     LaunchShape shape;
     shape.block[0] = kGreedyThreads;
     device.launch(device.kernel(kGreedyKernel), shape, params, "greedy sampler");
-    int32_t got_id = -2, got_out[2] = {-2, -2};
+    int32_t got_id = -2, got_out[2] = {-2, -2}, got_count = -2;
     int64_t after[steps * kScalarSlot];
     device.download(&got_id, ids, 4);
     device.download(got_out, out, 8);
+    device.download(&got_count, count, 4);
+    EXPECT_EQ(got_count, 2);
     device.download(after, table, sizeof after);
     EXPECT_EQ(got_id, r.want);
     EXPECT_EQ(got_out[1], r.want);
@@ -82,7 +86,7 @@ void check_sampler(Device& device) {
       EXPECT_EQ(after[i * kScalarSlot], 1) << "step " << i << "'s T changed";
       EXPECT_EQ(after[i * kScalarSlot + 1], 41) << "step " << i << "'s position did not move on";
     }
-    for (DevPtr p : {logits, ids, out, table, scalars}) device.free(p);
+    for (DevPtr p : {logits, ids, out, table, scalars, count}) device.free(p);
   }
 }
 

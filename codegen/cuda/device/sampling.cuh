@@ -2,10 +2,10 @@
 // the GPU needs no logits download and no host work between tokens: the next token's id goes straight
 // into the ids buffer the decode step reads, and into the call's list of tokens.
 
-// ids[0] = out[0] = the index of the largest of logits[0, vocab): the first of equal ones, NaN never
+// ids[0] = out[*count] = the index of the largest of logits[0, vocab) (then *count += 1): the first of equal ones, NaN never
 // (all NaN or -inf: 0), as std::max_element over the row picks. One block; every thread scans a
 // strided part of the row in order, then the block reduces (value, index) pairs.
-APRC_DEV void aprc_greedy_next(const float* logits, int vocab, int* ids, int* out, float* sbest, int* sat) {
+APRC_DEV void aprc_greedy_next(const float* logits, int vocab, int* ids, int* out, int* count, float* sbest, int* sat) {
   float best = aprc_as_float(0xff800000u);  // -inf
   int at = vocab;  // none yet; indices go through float shuffles, exact below 2^24 (the host checks)
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
@@ -25,7 +25,8 @@ APRC_DEV void aprc_greedy_next(const float* logits, int vocab, int* ids, int* ou
       if (sbest[w] > best || (sbest[w] == best && sat[w] < at)) best = sbest[w], at = sat[w];
     const int id = at == vocab ? 0 : at;
     ids[0] = id;
-    out[0] = id;
+    out[*count] = id;
+    *count += 1;
   }
 }
 
