@@ -614,10 +614,8 @@ Kernel greedy_kernel() {
                  {"int* __restrict__", "ids"},
                  {"int* __restrict__", "out"},
                  {"aprc_i64* __restrict__", "table"}},
-                "  APRC_SHARED float sbest[" + std::to_string(kGreedyThreads / 32) + "];\n  APRC_SHARED int sat[" +
-                    std::to_string(kGreedyThreads / 32) +
-                    "];\n  aprc_wait_prior_grid();\n  aprc_greedy_next(logits, (int)s[0], ids, out, (int*)ws, sbest, sat);\n"
-                    "  aprc_next_position(table, (int)s[1]);\n"};
+                "  aprc_wait_prior_grid();\n"
+                "  aprc_greedy_sample(logits, (int)s[0], ids, out, (aprc_greedy_ws*)ws, table, (int)s[1]);\n"};
 }
 
 // The user's kernel where the generated one would be (cuda.h, KernelOverride), after the generated

@@ -238,7 +238,10 @@ bool Engine::decode_greedy(const std::string& name, int32_t first, int64_t pos, 
     } catch (const Error&) {
       greedy_kernel_ = nullptr;  // a module from before the sampler
     }
-    if (greedy_kernel_) greedy_scalars_ = alloc(32, "greedy sampler scalars and count");
+    if (greedy_kernel_) {
+      greedy_scalars_ = alloc(16, "greedy sampler scalars");
+      greedy_ws_ = alloc(kGreedyWorkspaceBytes, "greedy sampler workspace");
+    }
   }
   if (!greedy_kernel_ || options_.vocab >= (int64_t(1) << 24)) return false;
   const int64_t n = static_cast<int64_t>(out.size());
@@ -252,13 +255,13 @@ bool Engine::decode_greedy(const std::string& name, int32_t first, int64_t pos, 
     greedy_capacity_ = std::max<int64_t>(n, std::max<int64_t>(256, 2 * greedy_capacity_));
     greedy_out_ = alloc(static_cast<uint64_t>(greedy_capacity_) * 4, "greedy tokens");
   }
-  // s = {vocab, steps}, then the count of tokens picked (the sampler's workspace)
-  const int64_t scalars[3] = {options_.vocab, static_cast<int64_t>(f.steps.size()), 0};
+  const int64_t scalars[2] = {options_.vocab, static_cast<int64_t>(f.steps.size())};
   device_->upload(greedy_scalars_, scalars, sizeof scalars);
+  device_->zero(greedy_ws_, kGreedyWorkspaceBytes);  // no token picked yet
   LaunchShape shape;
+  shape.grid[0] = kGreedyBlocks;
   shape.block[0] = kGreedyThreads;
-  DevPtr count = greedy_scalars_ + 16;
-  void* params[] = {&logits_, &ids_, &greedy_out_, &f.scalars, &greedy_scalars_, &count, nullptr};
+  void* params[] = {&logits_, &ids_, &greedy_out_, &f.scalars, &greedy_scalars_, &greedy_ws_, nullptr};
   const std::string what = "greedy sampler after " + name;
   // The step's graph and the sampler launched after it, token by token (a graph of several tokens and
   // their samplers was slower on an H100: 380 tok/s at 4 tokens a graph, 355 at 16, against 385).

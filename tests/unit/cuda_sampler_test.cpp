@@ -45,7 +45,12 @@ std::vector<Row> rows() {
   out.push_back({"one value", {-3.0f}, 0});
   std::vector<float> odd(1025, 0.0f);
   odd[1024] = 1.0f;
-  out.push_back({"1025 values, the maximum past the block", odd, 1024});
+  out.push_back({"1025 values, the maximum in the last slice", odd, 1024});
+  std::vector<float> edges(151936, 0.5f);  // equal everywhere but the first of each slice's ties
+  out.push_back({"151936 equal values: the first", edges, 0});
+  std::vector<float> late(151936, -2.0f);
+  late[151935] = -1.0f;
+  out.push_back({"the maximum last", late, 151935});
   return out;
 }
 
@@ -54,39 +59,42 @@ void check_sampler(Device& device) {
   for (const Row& r : rows()) {
     SCOPED_TRACE(r.what);
     const int64_t vocab = static_cast<int64_t>(r.logits.size());
-    const DevPtr logits = device.alloc(vocab * 4, "logits"), ids = device.alloc(4, "ids"), out = device.alloc(8, "out"),
+    const DevPtr logits = device.alloc(vocab * 4, "logits"), ids = device.alloc(4, "ids"), out = device.alloc(12, "out"),
                  table = device.alloc(steps * kScalarSlot * 8, "table"), scalars = device.alloc(16, "scalars"),
-                 count = device.alloc(4, "count");
+                 ws = device.alloc(kGreedyWorkspaceBytes, "workspace");
     device.upload(logits, r.logits.data(), vocab * 4);
     const int64_t slots[steps * kScalarSlot] = {1, 40, 1, 40, 1, 40};
     device.upload(table, slots, sizeof slots);
     const int64_t s[2] = {vocab, steps};
     device.upload(scalars, s, sizeof s);
-    const int32_t minus[2] = {-1, -1};
+    const int32_t minus[3] = {-1, -1, -1};
     device.upload(ids, minus, 4);
-    device.upload(out, minus, 8);
-    const int32_t one = 1;  // one token picked before: this one goes to out[1]
-    device.upload(count, &one, 4);
+    device.upload(out, minus, 12);
+    device.zero(ws, kGreedyWorkspaceBytes);
+    const int32_t one = 1;  // one token picked before: the next go to out[1], out[2]
+    device.upload(ws, &one, 4);
     void* params[] = {const_cast<DevPtr*>(&logits), const_cast<DevPtr*>(&ids), const_cast<DevPtr*>(&out),
-                      const_cast<DevPtr*>(&table), const_cast<DevPtr*>(&scalars), const_cast<DevPtr*>(&count), nullptr};
+                      const_cast<DevPtr*>(&table), const_cast<DevPtr*>(&scalars), const_cast<DevPtr*>(&ws), nullptr};
     LaunchShape shape;
+    shape.grid[0] = kGreedyBlocks;
     shape.block[0] = kGreedyThreads;
-    device.launch(device.kernel(kGreedyKernel), shape, params, "greedy sampler");
-    int32_t got_id = -2, got_out[2] = {-2, -2}, got_count = -2;
+    for (int call = 0; call < 2; ++call) device.launch(device.kernel(kGreedyKernel), shape, params, "greedy sampler");
+    int32_t got_id = -2, got_out[3] = {-2, -2, -2}, got_count = -2;
     int64_t after[steps * kScalarSlot];
     device.download(&got_id, ids, 4);
-    device.download(got_out, out, 8);
-    device.download(&got_count, count, 4);
-    EXPECT_EQ(got_count, 2);
+    device.download(got_out, out, 12);
+    device.download(&got_count, ws, 4);
     device.download(after, table, sizeof after);
+    EXPECT_EQ(got_count, 3);
     EXPECT_EQ(got_id, r.want);
     EXPECT_EQ(got_out[1], r.want);
+    EXPECT_EQ(got_out[2], r.want) << "the second call (the blocks' count of the first reset)";
     EXPECT_EQ(got_out[0], -1) << "wrote outside its slot";
     for (int i = 0; i < steps; ++i) {
       EXPECT_EQ(after[i * kScalarSlot], 1) << "step " << i << "'s T changed";
-      EXPECT_EQ(after[i * kScalarSlot + 1], 41) << "step " << i << "'s position did not move on";
+      EXPECT_EQ(after[i * kScalarSlot + 1], 42) << "step " << i << "'s position did not move on once a call";
     }
-    for (DevPtr p : {logits, ids, out, table, scalars, count}) device.free(p);
+    for (DevPtr p : {logits, ids, out, table, scalars, ws}) device.free(p);
   }
 }
 

@@ -163,6 +163,14 @@ APRC_DEV float aprc_ldcg(const float* p) {
 #endif
 }
 
+APRC_DEV int aprc_ldcg_int(const int* p) {
+#if !defined(APRC_EMU)
+  return __ldcg(p);
+#else
+  return *p;
+#endif
+}
+
 // Activations (written by earlier kernels): a 16-byte load of 4 floats.
 APRC_DEV float4 aprc_ldf4(const float* p) {
 #if defined(APRC_EMU)

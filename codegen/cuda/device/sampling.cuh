@@ -2,37 +2,73 @@
 // the GPU needs no logits download and no host work between tokens: the next token's id goes straight
 // into the ids buffer the decode step reads, and into the call's list of tokens.
 
-// ids[0] = out[*count] = the index of the largest of logits[0, vocab) (then *count += 1): the first of equal ones, NaN never
-// (all NaN or -inf: 0), as std::max_element over the row picks. One block; every thread scans a
-// strided part of the row in order, then the block reduces (value, index) pairs.
-APRC_DEV void aprc_greedy_next(const float* logits, int vocab, int* ids, int* out, int* count, float* sbest, int* sat) {
-  float best = aprc_as_float(0xff800000u);  // -inf
-  int at = vocab;  // none yet; indices go through float shuffles, exact below 2^24 (the host checks)
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-    const float v = logits[i];
-    if (v > best) best = v, at = i;  // strict: a thread keeps its first maximum
-  }
-  for (int m = 16; m > 0; m >>= 1) {
-    const float ob = aprc_shfl_xor(best, m);
-    const int oa = (int)aprc_shfl_xor((float)at, m);
-    if (ob > best || (ob == best && oa < at)) best = ob, at = oa;
-  }
-  const int warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
-  if ((threadIdx.x & 31) == 0) sbest[warp] = best, sat[warp] = at;
-  aprc_sync();
-  if (threadIdx.x == 0) {
-    for (int w = 1; w < warps; ++w)
-      if (sbest[w] > best || (sbest[w] == best && sat[w] < at)) best = sbest[w], at = sat[w];
-    const int id = at == vocab ? 0 : at;
-    ids[0] = id;
-    out[*count] = id;
-    *count += 1;
-  }
+#define APRC_GREEDY_BLOCKS 128  // abi.h: kGreedyBlocks
+
+// The sampler's workspace (zeroed before a run of calls): the tokens picked so far, the blocks done
+// with the current call, and each block's largest logit and its index.
+struct aprc_greedy_ws {
+  int count;
+  unsigned arrived;
+  float best[APRC_GREEDY_BLOCKS];
+  int at[APRC_GREEDY_BLOCKS];
+};
+
+// Combines (value, index) candidates: the larger value, of equal ones the lower index; NaN never wins
+// (a candidate of index `none` is no candidate).
+APRC_DEV void aprc_argmax_merge(float& best, int& at, float v, int a) {
+  if (v > best || (v == best && a < at)) best = v, at = a;
 }
 
-// The next call's position in each of `steps` scalar slots (kScalarSlot = 2 values: T, pos), so that
-// decode steps follow one another with no upload from the host. Runs after aprc_greedy_next's reads
-// (the slots are not read by it); the next decode step starts only when this kernel has finished.
-APRC_DEV void aprc_next_position(aprc_i64* table, int steps) {
+// The warp's best candidate in every lane. Indices go through float shuffles: exact below 2^24 (the
+// host checks the vocabulary).
+APRC_DEV void aprc_argmax_warp(float& best, int& at) {
+  for (int m = 16; m > 0; m >>= 1) aprc_argmax_merge(best, at, aprc_shfl_xor(best, m), (int)aprc_shfl_xor((float)at, m));
+}
+
+// Block b of the grid takes the b-th contiguous slice of logits[0, vocab) and leaves its first largest
+// value (NaN never) in the workspace; the last block to finish takes the first of the blocks' maxima (a
+// lower block has the lower indices), writes it to ids[0] and out[count], counts it, and moves the
+// position of each of `steps` scalar slots of `table` (kScalarSlot = 2 values: T, pos) on by one, so
+// that the next decode step follows with no upload from the host. All values -inf or NaN: token 0.
+APRC_DEV void aprc_greedy_sample(const float* logits, int vocab, int* ids, int* out, aprc_greedy_ws* ws, aprc_i64* table,
+                                 int steps) {
+  APRC_SHARED float sbest[32];
+  APRC_SHARED int sat[32];
+  APRC_SHARED unsigned last;
+  const int per = (vocab + gridDim.x - 1) / gridDim.x, b = blockIdx.x * per, e = aprc_min(vocab, b + per);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  float best = APRC_NEG_INF;
+  int at = vocab;
+  for (int i = b + threadIdx.x; i < e; i += blockDim.x) aprc_argmax_merge(best, at, logits[i], i);
+  aprc_argmax_warp(best, at);
+  if (lane == 0) sbest[warp] = best, sat[warp] = at;
+  aprc_sync();
+  if (warp == 0) {
+    best = lane < warps ? sbest[lane] : APRC_NEG_INF;
+    at = lane < warps ? sat[lane] : vocab;
+    aprc_argmax_warp(best, at);
+    if (lane == 0) {
+      ws->best[blockIdx.x] = best;
+      ws->at[blockIdx.x] = at;
+      aprc_threadfence();
+      last = aprc_atomic_add(&ws->arrived, 1u) == gridDim.x - 1;
+    }
+  }
+  aprc_sync();
+  if (!last) return;
+  aprc_threadfence();
+  if (warp == 0) {
+    best = APRC_NEG_INF;
+    at = vocab;
+    for (int k = lane; k < (int)gridDim.x; k += 32) aprc_argmax_merge(best, at, aprc_ldcg(&ws->best[k]), aprc_ldcg_int(&ws->at[k]));
+    aprc_argmax_warp(best, at);
+    if (lane == 0) {
+      const int id = at == vocab ? 0 : at;
+      ids[0] = id;
+      out[ws->count] = id;
+      ws->count += 1;
+      ws->arrived = 0;
+    }
+  }
   for (int i = threadIdx.x; i < steps; i += blockDim.x) table[2 * i + 1] += 1;
 }

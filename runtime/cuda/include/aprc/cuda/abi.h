@@ -81,11 +81,15 @@ constexpr PeakKernel kPeakFp8{"aprc_peak_mma_e4m3", 4 * 2.0 * 16 * 8 * 32 / 32};
 
 // The greedy sampler every generated module has (codegen/cuda/device/sampling.cuh; Engine::decode_greedy
 // launches it after each decode step): (const float* logits, int* ids, int* out, long long* table, s, ws)
-// with s[0] = the vocabulary size (below 2^24), s[1] = the steps of the function, ws = an int count of
-// the tokens picked so far; one block of kGreedyThreads. ids[0] and out[count] get the row's argmax,
-// the count and the position of every step's slot of `table` (the function's scalar table,
-// kScalarSlot values a step) move on by one: every launch of it takes the same parameters.
-constexpr const char* kGreedyKernel = "aprc_greedy_next";
-constexpr int kGreedyThreads = 1024;
+// with s[0] = the vocabulary size (below 2^24), s[1] = the steps of the function, ws = its workspace of
+// kGreedyWorkspaceBytes (zeroed before the first call: the count of tokens picked, then per block its
+// candidate); kGreedyBlocks blocks of kGreedyThreads, each taking a slice of the row, the last to finish
+// choosing. ids[0] and out[count] get the row's argmax, the count and the position of every step's slot
+// of `table` (the function's scalar table, kScalarSlot values a step) move on by one: every launch of
+// it takes the same parameters.
+constexpr const char* kGreedyKernel = "aprc_greedy_sample";
+constexpr int kGreedyBlocks = 128;  // = APRC_GREEDY_BLOCKS
+constexpr int kGreedyThreads = 256;
+constexpr uint64_t kGreedyWorkspaceBytes = 8 + 8 * kGreedyBlocks;
 
 }  // namespace aprc::cuda

@@ -115,7 +115,7 @@ class Engine {
   bool use_graphs_ = true;
   void* greedy_kernel_ = nullptr;  // the module's sampler (decode_greedy), looked up once
   bool greedy_looked_up_ = false;
-  DevPtr greedy_out_ = 0, greedy_scalars_ = 0;
+  DevPtr greedy_out_ = 0, greedy_scalars_ = 0, greedy_ws_ = 0;
   int64_t greedy_capacity_ = 0;  // tokens greedy_out_ holds
 };
 
