@@ -1,5 +1,6 @@
 #include "aprc/generate.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "aprc/error.h"
@@ -10,6 +11,7 @@ namespace {
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
+
 
 }  // namespace
 
@@ -22,6 +24,14 @@ GenerateResult generate(LanguageModel& model, const Tokenizer& tokenizer, std::s
   for (int32_t id : prompt) sampler.accept(id);
   StreamDecoder text(tokenizer);
   auto interrupted = [&] { return options.interrupted && options.interrupted->load(); };
+
+  // No repetition penalty: the argmax of the logits, which the model may pick itself, a few tokens at a
+  // time (decode_greedy, greedy_run: on the cuda engine the steps then run back to back with the tokens
+  // picked on the GPU, and the text still streams in small pieces; up to greedy_run() - 1 tokens past a
+  // stop token are decoded for nothing).
+  const bool plain_greedy = options.sampler.temperature <= 0 && options.sampler.repeat_penalty == 1.0f;
+  std::vector<int32_t> ahead;  // tokens picked by decode_greedy, all but the last already fed
+  size_t taken = 0;
 
   auto start = std::chrono::steady_clock::now();
   std::span<const float> logits = model.prefill(prompt);
@@ -36,7 +46,7 @@ GenerateResult generate(LanguageModel& model, const Tokenizer& tokenizer, std::s
       result.stop = GenerateStop::Interrupted;
       break;
     }
-    const int32_t id = sampler.next(logits);
+    const int32_t id = taken < ahead.size() ? ahead[taken++] : sampler.next(logits);
     if (tokenizer.is_stop(id)) {
       result.stop = GenerateStop::StopToken;
       break;
@@ -47,11 +57,20 @@ GenerateResult generate(LanguageModel& model, const Tokenizer& tokenizer, std::s
       result.stop = GenerateStop::Length;  // before decode(): the last token needs no logits
       break;
     }
-    if (model.position() >= model.context()) {
+    if (taken == ahead.size() && model.position() >= model.context()) {  // `id` would be fed next, and cannot
       result.stop = GenerateStop::ContextFull;
       break;
     }
-    logits = model.decode(id);
+    if (!plain_greedy) {
+      logits = model.decode(id);
+    } else if (taken == ahead.size()) {  // feed `id` and pick the next few; else `id` is fed already
+      int64_t n = std::min<int64_t>(std::max<int64_t>(1, model.greedy_run()), model.context() - model.position());
+      if (options.max_new_tokens >= 0)
+        n = std::min<int64_t>(n, options.max_new_tokens - static_cast<int64_t>(result.tokens.size()));
+      ahead.resize(static_cast<size_t>(n));
+      model.decode_greedy(id, ahead);
+      taken = 0;
+    }
   }
   emit(text.finish());
   result.decode_seconds = seconds_since(start);

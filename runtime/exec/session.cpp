@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "aprc/error.h"
@@ -75,6 +76,11 @@ int32_t first_argmax(std::span<const float> logits) {
 
 }  // namespace
 
+void LanguageModel::decode_greedy(int32_t first, std::span<int32_t> out) {
+  int32_t next = first;
+  for (int32_t& id : out) id = next = first_argmax(decode(next));
+}
+
 void Session::decode_greedy(int32_t first, std::span<int32_t> out) {
   if (out.empty()) return;
   check_fits(std::span<const int32_t>(&first, 1));
@@ -83,11 +89,7 @@ void Session::decode_greedy(int32_t first, std::span<int32_t> out) {
     position_ += n;
     return;
   }
-  int32_t next = first;
-  for (int32_t& id : out) {
-    const std::span<const float> logits = decode(next);
-    id = next = first_argmax(logits);
-  }
+  LanguageModel::decode_greedy(first, out);
 }
 
 std::vector<float> Session::prefill_all(std::span<const int32_t> ids) {

@@ -30,6 +30,8 @@ class ScriptedModel : public LanguageModel {
     return next_logits();
   }
   std::vector<int32_t> fed_;
+  int64_t run_ = 1;  // greedy_run(): a model that picks its greedy tokens itself asks for more
+  int64_t greedy_run() const override { return run_; }
 
  private:
   std::span<const float> next_logits() {
@@ -140,6 +142,31 @@ TEST(Generate, StopsCleanlyWhenInterrupted) {
   });
   EXPECT_EQ(r.result.stop, GenerateStop::Interrupted);
   EXPECT_EQ(r.text(), "abc");
+}
+
+// A model that picks greedy tokens in runs (greedy_run > 1, as a Session on the cuda engine): the same
+// text, stop reason and limits as token by token, with runs that end before, at and after a stop token,
+// the token limit and the context's end.
+TEST(Generate, GreedyRunsGiveTheSameTextAsTokenByToken) {
+  struct Case {
+    std::string script;
+    int64_t context, max_new;
+  };
+  for (const Case& c : {Case{"ok!", 64, -1}, Case{"abcdefghijklmnopqrstu", 64, -1}, Case{"abcdefghijklmnop", 64, 11},
+                        Case{"abcdefghijklmnopqrstuvwxyz", 13, -1}, Case{"abcdefgh", 64, 8}, Case{"abcdefghi", 10, 3}}) {
+    SCOPED_TRACE(c.script + " context " + std::to_string(c.context) + " -n " + std::to_string(c.max_new));
+    ScriptedModel one(bytes_of(c.script), c.context);
+    const Generated want = run(one, c.max_new);
+    for (int64_t ahead : {2, 3, 8}) {
+      ScriptedModel many(bytes_of(c.script), c.context);
+      many.run_ = ahead;
+      const Generated got = run(many, c.max_new);
+      EXPECT_EQ(got.text(), want.text()) << "runs of " << ahead;
+      EXPECT_EQ(got.result.stop, want.result.stop) << "runs of " << ahead;
+      EXPECT_EQ(got.result.tokens, want.result.tokens) << "runs of " << ahead;
+      EXPECT_LE(many.position(), c.context);
+    }
+  }
 }
 
 }  // namespace

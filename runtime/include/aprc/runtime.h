@@ -34,6 +34,15 @@ class LanguageModel {
   // vocabulary.
   virtual std::span<const float> prefill(std::span<const int32_t> ids) = 0;
   virtual std::span<const float> decode(int32_t id) { return prefill(std::span<const int32_t>(&id, 1)); }
+  // Greedy decoding: feeds `first`, then each token it picks (the argmax of the logits, the first of
+  // equal ones; NaN never), out.size() tokens; out[i] is the token after the i-th fed (the last is
+  // picked, not fed). This runs decode() and an argmax here; a Session on the cuda engine picks the
+  // tokens on the GPU and runs the steps back to back (Engine::decode_greedy). The same tokens either way.
+  virtual void decode_greedy(int32_t first, std::span<int32_t> out);
+  // How many greedy tokens a caller should ask decode_greedy for at once: 1 where each costs a decode()
+  // (no gain in asking ahead: tokens past a stop would be decoded for nothing); more where the model
+  // picks them itself and a longer run saves host round trips (a Session on the cuda engine).
+  virtual int64_t greedy_run() const { return 1; }
 };
 
 // A plan running on an engine. Prompts longer than a function's max_tokens run in chunks.
@@ -57,11 +66,8 @@ class Session : public LanguageModel {
   // The function decode() runs (decode, or what stands in for it).
   const Function& decode_function() const { return decode_ ? *decode_ : prefill_last_ ? *prefill_last_ : *prefill_; }
 
-  // Greedy decoding: feeds `first`, then each token it picks (the argmax of the logits, the first of
-  // equal ones; NaN never), out.size() tokens; out[i] is the token after the i-th fed. On the cuda engine the
-  // tokens are picked on the GPU and the steps run back to back (Engine::decode_greedy); elsewhere
-  // through decode() and an argmax here. The same tokens either way.
-  void decode_greedy(int32_t first, std::span<int32_t> out);
+  void decode_greedy(int32_t first, std::span<int32_t> out) override;
+  int64_t greedy_run() const override { return engine_->kind() == "cuda" ? 8 : 1; }
 
   // Feeds `ids` and returns the logits of every one of them, [ids.size()][vocab_size].
   std::vector<float> prefill_all(std::span<const int32_t> ids);
