@@ -12,7 +12,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-
 }  // namespace
 
 GenerateResult generate(LanguageModel& model, const Tokenizer& tokenizer, std::span<const int32_t> prompt,
@@ -25,11 +24,12 @@ GenerateResult generate(LanguageModel& model, const Tokenizer& tokenizer, std::s
   StreamDecoder text(tokenizer);
   auto interrupted = [&] { return options.interrupted && options.interrupted->load(); };
 
-  // No repetition penalty: the argmax of the logits, which the model may pick itself, a few tokens at a
-  // time (decode_greedy, greedy_run: on the cuda engine the steps then run back to back with the tokens
-  // picked on the GPU, and the text still streams in small pieces; up to greedy_run() - 1 tokens past a
-  // stop token are decoded for nothing).
-  const bool plain_greedy = options.sampler.temperature <= 0 && options.sampler.repeat_penalty == 1.0f;
+  // Greedy with no repetition penalty, from a model that picks such tokens itself (greedy_run() > 1: a
+  // Session on the cuda engine): the tokens come from decode_greedy a few at a time, so the steps run back
+  // to back with the tokens picked on the GPU while the text still streams in small pieces (up to
+  // greedy_run() - 1 tokens past a stop token are decoded for nothing). Elsewhere decode() and the sampler.
+  const bool plain_greedy =
+      options.sampler.temperature <= 0 && options.sampler.repeat_penalty == 1.0f && model.greedy_run() > 1;
   std::vector<int32_t> ahead;  // tokens picked by decode_greedy, all but the last already fed
   size_t taken = 0;
 
@@ -64,7 +64,7 @@ GenerateResult generate(LanguageModel& model, const Tokenizer& tokenizer, std::s
     if (!plain_greedy) {
       logits = model.decode(id);
     } else if (taken == ahead.size()) {  // feed `id` and pick the next few; else `id` is fed already
-      int64_t n = std::min<int64_t>(std::max<int64_t>(1, model.greedy_run()), model.context() - model.position());
+      int64_t n = std::min<int64_t>(model.greedy_run(), model.context() - model.position());
       if (options.max_new_tokens >= 0)
         n = std::min<int64_t>(n, options.max_new_tokens - static_cast<int64_t>(result.tokens.size()));
       ahead.resize(static_cast<size_t>(n));

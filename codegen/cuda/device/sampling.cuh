@@ -14,7 +14,7 @@ struct aprc_greedy_ws {
 };
 
 // Combines (value, index) candidates: the larger value, of equal ones the lower index; NaN never wins
-// (a candidate of index `none` is no candidate).
+// (index `vocab` with -inf stands for no candidate).
 APRC_DEV void aprc_argmax_merge(float& best, int& at, float v, int a) {
   if (v > best || (v == best && a < at)) best = v, at = a;
 }

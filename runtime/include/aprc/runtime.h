@@ -40,8 +40,9 @@ class LanguageModel {
   // tokens on the GPU and runs the steps back to back (Engine::decode_greedy). The same tokens either way.
   virtual void decode_greedy(int32_t first, std::span<int32_t> out);
   // How many greedy tokens a caller should ask decode_greedy for at once: 1 where each costs a decode()
-  // (no gain in asking ahead: tokens past a stop would be decoded for nothing); more where the model
-  // picks them itself and a longer run saves host round trips (a Session on the cuda engine).
+  // (no gain in asking ahead: tokens past a stop would be decoded for nothing; generate() then keeps to
+  // decode() and its sampler); more where the model picks them itself and a longer run saves host round
+  // trips (a Session on the cuda engine).
   virtual int64_t greedy_run() const { return 1; }
 };
 
