@@ -109,13 +109,21 @@ APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, co
     for (int bi = 0; bi < BATCH; ++bi) {  // every load of the batch first, then the arithmetic
       const int idx = (b0 + bi) * NT + threadIdx.x;
       const int c = idx < ITEMS ? idx >> 3 : NQ - 1, g = idx & 7;
+      // group g's elements 8 (g / 2) + g % 2 + 2j: every other float of 8 (two 16-byte loads, the
+      // other half is the neighbouring thread's group)
+      const float* p = x + 32 * c + 8 * (g >> 1);
+      float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
+      if (b0 + bi < ITER) lo = aprc_ldf4(p), hi = aprc_ldf4(p + 4);
+      const bool odd = g & 1;
+      v[bi][0] = odd ? lo.y : lo.x;
+      v[bi][1] = odd ? lo.w : lo.z;
+      v[bi][2] = odd ? hi.y : hi.x;
+      v[bi][3] = odd ? hi.w : hi.z;
+      if (NORM && b0 + bi < ITER) {
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int i = 32 * c + 8 * (g >> 1) + 2 * j + (g & 1);
-        v[bi][j] = b0 + bi < ITER ? x[i] : 0.f;
-        if (NORM && b0 + bi < ITER) {
+        for (int j = 0; j < 4; ++j) {
           if (idx < ITEMS) ss += v[bi][j] * v[bi][j];
-          v[bi][j] *= aprc_vec<GELEM>(gamma, i);
+          v[bi][j] *= aprc_vec<GELEM>(gamma, 32 * c + 8 * (g >> 1) + 2 * j + (g & 1));
         }
       }
     }
