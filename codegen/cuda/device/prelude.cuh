@@ -154,16 +154,9 @@ APRC_DEV unsigned aprc_ldg2(const void* p) {
 #endif
 }
 
-// A float written by another block of this kernel (after a fence): read at L2, bypassing L1.
-APRC_DEV float aprc_ldcg(const float* p) {
-#if !defined(APRC_EMU)
-  return __ldcg(p);
-#else
-  return *p;
-#endif
-}
-
-APRC_DEV int aprc_ldcg_int(const int* p) {
+// A value (float, int) written by another block of this kernel (after a fence): read at L2, bypassing L1.
+template <class T>
+APRC_DEV T aprc_ldcg(const T* p) {
 #if !defined(APRC_EMU)
   return __ldcg(p);
 #else

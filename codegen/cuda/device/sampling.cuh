@@ -60,7 +60,7 @@ APRC_DEV void aprc_greedy_sample(const float* logits, int vocab, int* ids, int* 
   if (warp == 0) {
     best = APRC_NEG_INF;
     at = vocab;
-    for (int k = lane; k < (int)gridDim.x; k += 32) aprc_argmax_merge(best, at, aprc_ldcg(&ws->best[k]), aprc_ldcg_int(&ws->at[k]));
+    for (int k = lane; k < (int)gridDim.x; k += 32) aprc_argmax_merge(best, at, aprc_ldcg(&ws->best[k]), aprc_ldcg(&ws->at[k]));
     aprc_argmax_warp(best, at);
     if (lane == 0) {
       const int id = at == vocab ? 0 : at;
