@@ -607,6 +607,7 @@ std::vector<Kernel> peak_kernels() {
   return out;
 }
 
+// The greedy sampler of every module (abi.h; its code is device/sampling.cuh).
 Kernel greedy_kernel() {
   return Kernel{kGreedyKernel,
                 kGreedyThreads,
@@ -652,15 +653,13 @@ std::string emit_module(const std::vector<KernelRef>& kernels, const KernelOverr
       src += "// " + ref.name + "\n" + k.decls + signature(k) + " {\n" + k.body + "}\n\n";
     emitted.push_back(std::move(k));
   }
-  src += "// ---- arithmetic peaks (aprc bench --per-kernel) ----\n\n";
-  for (Kernel& k : peak_kernels()) {
+  src += "// ---- every module's own: arithmetic peaks (aprc bench --per-kernel), the greedy sampler ----\n\n";
+  std::vector<Kernel> own = peak_kernels();
+  own.push_back(greedy_kernel());
+  for (Kernel& k : own) {
     src += signature(k) + " {\n" + k.body + "}\n\n";
     emitted.push_back(std::move(k));
   }
-  src += "// ---- the greedy sampler (Engine::decode_greedy) ----\n\n";
-  Kernel greedy = greedy_kernel();
-  src += signature(greedy) + " {\n" + greedy.body + "}\n\n";
-  emitted.push_back(std::move(greedy));
   std::ostringstream tail;  // the emulator's entry points
   tail << "#if defined(APRC_EMU)\n";
   for (const auto& k : emitted) tail << trampoline(k);
