@@ -111,10 +111,9 @@ APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, co
       const int c = idx < ITEMS ? idx >> 3 : NQ - 1, g = idx & 7;
       // group g's elements 8 (g / 2) + g % 2 + 2j: every other float of 8 (two 16-byte loads, the
       // other half is the neighbouring thread's group)
-      const float* p = x + 32 * c + 8 * (g >> 1);
+      const int i0 = 32 * c + 8 * (g >> 1), odd = g & 1;  // element j is i0 + odd + 2j
       float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
-      if (b0 + bi < ITER) lo = aprc_ldf4(p), hi = aprc_ldf4(p + 4);
-      const bool odd = g & 1;
+      if (b0 + bi < ITER) lo = aprc_ldf4(x + i0), hi = aprc_ldf4(x + i0 + 4);
       v[bi][0] = odd ? lo.y : lo.x;
       v[bi][1] = odd ? lo.w : lo.z;
       v[bi][2] = odd ? hi.y : hi.x;
@@ -123,7 +122,7 @@ APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, co
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           if (idx < ITEMS) ss += v[bi][j] * v[bi][j];
-          v[bi][j] *= aprc_vec<GELEM>(gamma, 32 * c + 8 * (g >> 1) + 2 * j + (g & 1));
+          v[bi][j] *= aprc_vec<GELEM>(gamma, i0 + odd + 2 * j);
         }
       }
     }
