@@ -122,17 +122,11 @@ class FunctionScheduler {
     } else if (auto a = mlir::dyn_cast<KvAppendOp>(op)) {
       kv_append(s, a.getK(), a.getV(), a.getCacheAttr(), op);
     } else if (auto a = mlir::dyn_cast<RopeKvAppendOp>(op)) {
-      kv_append(s, a.getK(), a.getV(), a.getCacheAttr(), op);
-      s.spec.rope = true;
-      s.spec.theta = a.getTheta().convertToDouble();
-      s.args[0] = in_place(a.getK(), a.getResult(), op);
+      rope_kv_append(s, a.getK(), a.getV(), a.getResult(), a.getCacheAttr(), a.getTheta(), op);
       name_output(s, a.getResult(), 0);
     } else if (auto a = mlir::dyn_cast<RopeQkKvAppendOp>(op)) {
-      kv_append(s, a.getK(), a.getV(), a.getCacheAttr(), op);
-      s.spec.rope = true;
-      s.spec.theta = a.getTheta().convertToDouble();
+      rope_kv_append(s, a.getK(), a.getV(), a.getKResult(), a.getCacheAttr(), a.getTheta(), op);
       s.spec.heads = cols_of(a.getQ()) / s.spec.head_dim;
-      s.args[0] = in_place(a.getK(), a.getKResult(), op);
       s.args.push_back(in_place(a.getQ(), a.getQResult(), op));  // k, v, cache_k, cache_v, q
       name_output(s, a.getQResult(), 4);
       name_output(s, a.getKResult(), 0);
@@ -220,6 +214,15 @@ class FunctionScheduler {
     s.spec.kv_heads = cache.getNumKvHeads();
     s.spec.head_dim = cache.getHeadDim();
     s.args = {activation(k), activation(v), cache_arg(ArgKind::CacheK, layer), cache_arg(ArgKind::CacheV, layer)};
+  }
+
+  // kv_append of k rotated in place first (into k_result's buffer; the caller names the outputs).
+  void rope_kv_append(Step& s, Value k, Value v, Value k_result, mlir::FlatSymbolRefAttr symbol, llvm::APFloat theta,
+                      Operation* op) {
+    kv_append(s, k, v, symbol, op);
+    s.spec.rope = true;
+    s.spec.theta = theta.convertToDouble();
+    s.args[0] = in_place(k, k_result, op);
   }
 
   std::pair<KvCacheOp, int64_t> cache_of(mlir::FlatSymbolRefAttr symbol, Operation* op) {
