@@ -94,9 +94,7 @@ APRC_DEV aprc_xstage aprc_xstage_at(void* smem, int K, bool floatx) {
   return st;
 }
 
-APRC_DEV int aprc_clamp127(int v) { return v > 127 ? 127 : v < -127 ? -127 : v; }
-
-// Stages row x (times gamma when NORM) as the three-level int8 split per 32 (and the float row when
+// Stages row x (times gamma when NORM) as the three-digit int8 split per 32 (and the float row when
 // FLOATX); K is a multiple of 32. Eight threads share a chunk, thread g taking group g (layouts.h), so
 // the whole block works on it. Returns 1/rms(x) when NORM, else 1.
 template <int K, bool NORM, int GELEM, bool FLOATX, int NT>
@@ -143,37 +141,38 @@ APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, co
         amax = fmaxf(amax, aprc_shfl_xor(amax, m));
         sum += aprc_shfl_xor(sum, m);
       }
-      const float scale = amax / 127.f, inv = amax > 0.f ? 127.f / amax : 0.f;
+      // X = round(x * 127 * 2^16 / amax), |X| <= 127 * 2^16, written in balanced base-256 digits
+      // X = 2^16 a + 2^8 b + e with b, e in [-128, 127] (each the sign-extended low byte of what is
+      // left), so x = scale * (a + b / 2^8 + e / 2^16) to 23 bits with integer steps only.
+      const float scale = amax * (1.f / 127.f), to_int = amax > 0.f ? 8323072.f / amax : 0.f;
       unsigned q[3] = {0u, 0u, 0u};
       int sq[3] = {0, 0, 0};
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        // x = scale * (a + b / 254 + e / 254^2): each level rounds what the previous left, times 254
-        const int a = aprc_clamp127((int)rintf(v[bi][j] * inv));
-        const float ra = (v[bi][j] - (float)a * scale) * inv * 254.f;
-        const int b = aprc_clamp127((int)rintf(ra));
-        const int e = aprc_clamp127((int)rintf((ra - (float)b) * 254.f));
+        const int X = aprc_float_to_int_rn(v[bi][j] * to_int);
+        const int e = aprc_low_byte_signed(X), X1 = (X - e) >> 8;
+        const int b = aprc_low_byte_signed(X1), a = (X1 - b) >> 8;
         q[0] |= ((unsigned)a & 0xffu) << (8 * j);
         q[1] |= ((unsigned)b & 0xffu) << (8 * j);
         q[2] |= ((unsigned)e & 0xffu) << (8 * j);
         sq[0] += a, sq[1] += b, sq[2] += e;
       }
       // level sums over groups 0-3 and 4-7: reduce within each 4-lane half, then bring half 1 to lane 0
-      float h[3], o[3];
+      int h[3], o[3];
 #pragma unroll
       for (int lv = 0; lv < 3; ++lv) {
-        h[lv] = (float)sq[lv];
-        h[lv] += aprc_shfl_xor(h[lv], 1);
-        h[lv] += aprc_shfl_xor(h[lv], 2);
-        o[lv] = aprc_shfl_xor(h[lv], 4);
+        h[lv] = sq[lv];
+        h[lv] += aprc_shfl_xor_int(h[lv], 1);
+        h[lv] += aprc_shfl_xor_int(h[lv], 2);
+        o[lv] = aprc_shfl_xor_int(h[lv], 4);
       }
       if (live) {
         unsigned* words = (unsigned*)st.xq;
 #pragma unroll
         for (int lv = 0; lv < 3; ++lv) words[((2 * lv + (g >> 2)) * NQ + c) * 4 + (g & 3)] = q[lv];
         if (g == 0) {
-          st.xqsum[c] = make_int4((int)h[0], (int)o[0], (int)h[1], (int)o[1]);
-          st.xqsum3[c] = make_int2((int)h[2], (int)o[2]);
+          st.xqsum[c] = make_int4(h[0], o[0], h[1], o[1]);
+          st.xqsum3[c] = make_int2(h[2], o[2]);
           st.xscale[c] = scale;
           st.xsum[c] = sum;
         }

@@ -45,6 +45,14 @@ APRC_DEV float aprc_shfl_xor(float v, int mask) {
 #endif
 }
 
+APRC_DEV int aprc_shfl_xor_int(int v, int mask) {
+#if !defined(APRC_EMU)
+  return __shfl_xor_sync(0xffffffffu, v, mask);
+#else
+  return aprc_emu_shfl_xor_int(v, mask);
+#endif
+}
+
 APRC_DEV float aprc_shfl(float v, int src_lane) {
 #if !defined(APRC_EMU)
   return __shfl_sync(0xffffffffu, v, src_lane);
@@ -213,6 +221,18 @@ APRC_DEV unsigned aprc_as_uint(float f) { return aprc_f32_to_bits(f); }
 // An integer 0 <= v < 2^22 as float, with one OR and one subtract (cheaper than an int->float
 // conversion): 0x4B000000 is 2^23, whose mantissa then holds v exactly.
 APRC_DEV float aprc_small_uint_to_float(unsigned v) { return aprc_as_float(0x4B000000u | v) - 8388608.0f; }
+
+// round(x) to nearest even as int, in one conversion (rintf then a cast may take two).
+APRC_DEV int aprc_float_to_int_rn(float x) {
+#if !defined(APRC_EMU)
+  return __float2int_rn(x);
+#else  // as cvt.rni.s32.f32: NaN is 0, out of range saturates
+  return x != x ? 0 : x >= 2147483520.f ? 2147483647 : x <= -2147483648.f ? (-2147483647 - 1) : (int)rintf(x);
+#endif
+}
+
+// The low byte of v as a signed value in [-128, 127].
+APRC_DEV int aprc_low_byte_signed(int v) { return (int)(signed char)(v & 0xff); }
 
 APRC_DEV float aprc_half_to_float(unsigned short h) {
 #if !defined(APRC_EMU)

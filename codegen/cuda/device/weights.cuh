@@ -19,7 +19,7 @@
 // are small integers times a scale, exact in bf16) serve the tensor-core prefill through decode16.
 
 // A 32-weight chunk of the activation row, ready for byte dot products:
-//   x[i] ~ s * (q1[i] + q2[i] / 254 + q3[i] / 254^2), |error| <= max|x| / 16.4e6 (f32-class),
+//   x[i] ~ s * (q1[i] + q2[i] / 2^8 + q3[i] / 2^16), |error| <= max|x| / 16.6e6 (f32-class),
 // q1, q2, q3 int8 in group order (layouts.h: word g holds group g), with their sums over groups 0-3 and
 // 4-7 (sq[level][half]) and the exact float sum of x.
 struct aprc_xq {
@@ -72,9 +72,9 @@ APRC_DEV void aprc_dot_groups(const aprc_xq& x, int g0, int n, Codes codes, int*
   }
 }
 
-// d[0] + d[1] / 254 + d[2] / 254^2, each level first reduced by `off` times its sum over `halves`.
+// d[0] + d[1] / 2^8 + d[2] / 2^16, each level first reduced by `off` times its sum over `halves`.
 APRC_DEV float aprc_combine(const int* d) {
-  return (float)d[0] + (float)d[1] * (1.0f / 254.0f) + (float)d[2] * (1.0f / 64516.0f);
+  return (float)d[0] + (float)d[1] * (1.0f / 256.0f) + (float)d[2] * (1.0f / 65536.0f);
 }
 APRC_DEV float aprc_combine_off(const int* d, const aprc_xq& x, int off, int h0, int nh) {
   int e[3];
