@@ -237,8 +237,8 @@ GemvPlan gemv_plan(const KernelSpec& spec, const LinearShape& s) {
   g.blocks = std::min<int64_t>((g.total_tasks + g.warps - 1) / g.warps, kGemvMaxBlocks);
   for (const auto& w : spec.weights) (is_intx(w) ? g.intx : g.floatx) = true;
   if (g.intx && s.K % 32 != 0) unsupported(spec, "quantized weights need rows of a multiple of 32");
-  // aprc_xstage_at: the float row (padded), then 128 bytes a 32-chunk for the int8 split
-  g.shared_bytes = (g.floatx ? 4 * (s.K + 4 * ((s.K + 31) / 32)) : 0) + (g.intx ? 128 * (s.K / 32) : 0);
+  // aprc_xstage_at: the float row (padded), then 112 bytes a 32-chunk for the int8 split and its float4
+  g.shared_bytes = (g.floatx ? 4 * (s.K + 4 * ((s.K + 31) / 32)) : 0) + (g.intx ? 112 * (s.K / 32) : 0);
   return g;
 }
 

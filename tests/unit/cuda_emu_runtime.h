@@ -188,9 +188,6 @@ static inline void aprc_emu_syncthreads() { aprc_emu::yield(aprc_emu::AtBlock); 
 static inline float aprc_emu_shfl_xor(float v, int mask) {
   return aprc_emu::exchange(v, (aprc_emu::m().cur->lane ^ mask) & 31);
 }
-static inline int aprc_emu_shfl_xor_int(int v, int mask) {
-  return aprc_emu::exchange(v, (aprc_emu::m().cur->lane ^ mask) & 31);
-}
 static inline float aprc_emu_shfl(float v, int src) { return aprc_emu::exchange(v, src & 31); }
 static inline void* aprc_emu_dyn_shared() { return aprc_emu::m().dyn_shared.data(); }
 

@@ -63,15 +63,13 @@ APRC_DEV float aprc_stage_row(const float* x, const void* gamma, float eps, floa
 
 // The staged activation row of a decode kernel, in dynamic shared memory: the float row (padded, see
 // aprc_pad32) when a float-format weight reads it, and the int8 split (aprc_xq) of each 32-chunk when a
-// quantized one does: 6 planes of nq uint4 (level v, groups 0-3 / 4-7, so lanes reading consecutive
-// chunks hit distinct banks), the level sums (int4 + int2 a chunk), the scale and sum(x) a chunk.
+// quantized one does: 6 planes of nq uint4 (digit v, groups 0-3 / 4-7, so lanes reading consecutive
+// chunks hit distinct banks), then a float4 a chunk: the scale, the sums of x over groups 0-3 and 4-7
+// and over the chunk.
 struct aprc_xstage {
   float* xs;
   uint4* xq;
-  int4* xqsum;
-  int2* xqsum3;
-  float* xscale;
-  float* xsum;
+  float4* xstat;
   int nq;
 };
 
@@ -84,13 +82,7 @@ APRC_DEV aprc_xstage aprc_xstage_at(void* smem, int K, bool floatx) {
   if (floatx) p += 4 * APRC_XS_FLOATS(K);
   st.xq = (uint4*)p;
   p += 96 * st.nq;
-  st.xqsum = (int4*)p;
-  p += 16 * st.nq;
-  st.xqsum3 = (int2*)p;
-  p += 8 * st.nq;
-  st.xscale = (float*)p;
-  p += 4 * st.nq;
-  st.xsum = (float*)p;
+  st.xstat = (float4*)p;
   return st;
 }
 
@@ -130,52 +122,32 @@ APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, co
       const int idx = (b0 + bi) * NT + threadIdx.x;
       const bool live = idx < ITEMS;
       const int c = live ? idx >> 3 : NQ - 1, g = idx & 7;
-      float amax = 0.f, sum = 0.f;
+      float amax = 0.f, half = 0.f;
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         if (FLOATX && live) st.xs[aprc_pad32(32 * c + 8 * (g >> 1) + 2 * j + (g & 1))] = v[bi][j];
         amax = fmaxf(amax, fabsf(v[bi][j]));
-        sum += v[bi][j];
+        half += v[bi][j];
       }
-      for (int m = 1; m < 8; m <<= 1) {
-        amax = fmaxf(amax, aprc_shfl_xor(amax, m));
-        sum += aprc_shfl_xor(sum, m);
-      }
-      // X = round(x * 127 * 2^16 / amax), |X| <= 127 * 2^16, written in balanced base-256 digits
-      // X = 2^16 a + 2^8 b + e with b, e in [-128, 127] (each the sign-extended low byte of what is
-      // left), so x = scale * (a + b / 2^8 + e / 2^16) to 23 bits with integer steps only.
-      const float scale = amax * (1.f / 127.f), to_int = amax > 0.f ? 8323072.f / amax : 0.f;
-      unsigned q[3] = {0u, 0u, 0u};
-      int sq[3] = {0, 0, 0};
+      for (int m = 1; m < 8; m <<= 1) amax = fmaxf(amax, aprc_shfl_xor(amax, m));
+      half += aprc_shfl_xor(half, 1);
+      half += aprc_shfl_xor(half, 2);  // sum over groups 0-3 (threads g < 4) or 4-7
+      const float other = aprc_shfl_xor(half, 4);
+      // X = round(x * 127 * 2^16 / amax), |X| <= 127 * 2^16 (+1), in balanced base-256 digits:
+      // X = 2^16 a + 2^8 b + e with a, b, e in [-128, 127], so x = scale * (a + b / 2^8 + e / 2^16)
+      // to 23 bits. X + 0x808080 = 2^16 (a + 128) + 2^8 (b + 128) + (e + 128) has every term in
+      // [0, 255]: byte 2 is a + 128, byte 1 b + 128, byte 0 e + 128, and each digit is its byte with the
+      // top bit flipped. Digit level lv (a, b, e) is byte 2 - lv.
+      const float scale = amax * (1.f / 127.f), to_int = amax > 0.f ? 8323072.f * aprc_rcp(amax) : 0.f;
+      unsigned y[4];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int X = aprc_float_to_int_rn(v[bi][j] * to_int);
-        const int e = aprc_low_byte_signed(X), X1 = (X - e) >> 8;
-        const int b = aprc_low_byte_signed(X1), a = (X1 - b) >> 8;
-        q[0] |= ((unsigned)a & 0xffu) << (8 * j);
-        q[1] |= ((unsigned)b & 0xffu) << (8 * j);
-        q[2] |= ((unsigned)e & 0xffu) << (8 * j);
-        sq[0] += a, sq[1] += b, sq[2] += e;
-      }
-      // level sums over groups 0-3 and 4-7: reduce within each 4-lane half, then bring half 1 to lane 0
-      int h[3], o[3];
-#pragma unroll
-      for (int lv = 0; lv < 3; ++lv) {
-        h[lv] = sq[lv];
-        h[lv] += aprc_shfl_xor_int(h[lv], 1);
-        h[lv] += aprc_shfl_xor_int(h[lv], 2);
-        o[lv] = aprc_shfl_xor_int(h[lv], 4);
-      }
+      for (int j = 0; j < 4; ++j) y[j] = (unsigned)(aprc_float_to_int_rn(v[bi][j] * to_int) + 0x808080);
       if (live) {
         unsigned* words = (unsigned*)st.xq;
 #pragma unroll
-        for (int lv = 0; lv < 3; ++lv) words[((2 * lv + (g >> 2)) * NQ + c) * 4 + (g & 3)] = q[lv];
-        if (g == 0) {
-          st.xqsum[c] = make_int4(h[0], o[0], h[1], o[1]);
-          st.xqsum3[c] = make_int2(h[2], o[2]);
-          st.xscale[c] = scale;
-          st.xsum[c] = sum;
-        }
+        for (int lv = 0; lv < 3; ++lv)
+          words[((2 * lv + (g >> 2)) * NQ + c) * 4 + (g & 3)] = aprc_gather_byte(y[0], y[1], y[2], y[3], 2 - lv) ^ 0x80808080u;
+        if (g == 0) st.xstat[c] = make_float4(scale, half, other, half + other);
       }
     }
   }
@@ -193,11 +165,8 @@ APRC_DEV aprc_xq aprc_load_xq(const aprc_xstage& st, int c) {
     x.q[lv][0] = a.x, x.q[lv][1] = a.y, x.q[lv][2] = a.z, x.q[lv][3] = a.w;
     x.q[lv][4] = b.x, x.q[lv][5] = b.y, x.q[lv][6] = b.z, x.q[lv][7] = b.w;
   }
-  const int4 t = st.xqsum[c];
-  const int2 u = st.xqsum3[c];
-  x.sq[0][0] = t.x, x.sq[0][1] = t.y, x.sq[1][0] = t.z, x.sq[1][1] = t.w, x.sq[2][0] = u.x, x.sq[2][1] = u.y;
-  x.s = st.xscale[c];
-  x.xsum = st.xsum[c];
+  const float4 t = st.xstat[c];
+  x.s = t.x, x.xh[0] = t.y, x.xh[1] = t.z, x.xsum = t.w;
   return x;
 }
 

@@ -45,14 +45,6 @@ APRC_DEV float aprc_shfl_xor(float v, int mask) {
 #endif
 }
 
-APRC_DEV int aprc_shfl_xor_int(int v, int mask) {
-#if !defined(APRC_EMU)
-  return __shfl_xor_sync(0xffffffffu, v, mask);
-#else
-  return aprc_emu_shfl_xor_int(v, mask);
-#endif
-}
-
 APRC_DEV float aprc_shfl(float v, int src_lane) {
 #if !defined(APRC_EMU)
   return __shfl_sync(0xffffffffu, v, src_lane);
@@ -231,8 +223,25 @@ APRC_DEV int aprc_float_to_int_rn(float x) {
 #endif
 }
 
-// The low byte of v as a signed value in [-128, 127].
-APRC_DEV int aprc_low_byte_signed(int v) { return (int)(signed char)(v & 0xff); }
+// 1 / x, correctly rounded.
+APRC_DEV float aprc_rcp(float x) {
+#if !defined(APRC_EMU)
+  return __frcp_rn(x);
+#else
+  return 1.0f / x;
+#endif
+}
+
+// Byte `b` (0..3) of each of y0..y3, as bytes 0..3 of one word.
+APRC_DEV unsigned aprc_gather_byte(unsigned y0, unsigned y1, unsigned y2, unsigned y3, int b) {
+#if !defined(APRC_EMU)
+  const unsigned sel = (unsigned)b | (unsigned)(b + 4) << 4;  // byte b of the first word, then of the second
+  return __byte_perm(__byte_perm(y0, y1, sel), __byte_perm(y2, y3, sel), 0x5410);
+#else
+  const int k = 8 * b;
+  return ((y0 >> k) & 0xffu) | ((y1 >> k) & 0xffu) << 8 | ((y2 >> k) & 0xffu) << 16 | ((y3 >> k) & 0xffu) << 24;
+#endif
+}
 
 APRC_DEV float aprc_half_to_float(unsigned short h) {
 #if !defined(APRC_EMU)

@@ -20,12 +20,11 @@
 
 // A 32-weight chunk of the activation row, ready for byte dot products:
 //   x[i] ~ s * (q1[i] + q2[i] / 2^8 + q3[i] / 2^16), |error| <= max|x| / 16.6e6 (f32-class),
-// q1, q2, q3 int8 in group order (layouts.h: word g holds group g), with their sums over groups 0-3 and
-// 4-7 (sq[level][half]) and the exact float sum of x.
+// q1, q2, q3 int8 in group order (layouts.h: word g holds group g), with the float sums of x over
+// groups 0-3 and 4-7 (xh, the weights 0-15 and 16-31) and over the chunk (xsum).
 struct aprc_xq {
   unsigned q[3][8];
-  int sq[3][2];
-  float s, xsum;
+  float s, xsum, xh[2];
 };
 
 // Element j of group g of a chunk is weight 8 * (g / 2) + 2j + g % 2; the inverse:
@@ -72,15 +71,9 @@ APRC_DEV void aprc_dot_groups(const aprc_xq& x, int g0, int n, Codes codes, int*
   }
 }
 
-// d[0] + d[1] / 2^8 + d[2] / 2^16, each level first reduced by `off` times its sum over `halves`.
+// d[0] + d[1] / 2^8 + d[2] / 2^16: the dot product of the codes with x / s.
 APRC_DEV float aprc_combine(const int* d) {
   return (float)d[0] + (float)d[1] * (1.0f / 256.0f) + (float)d[2] * (1.0f / 65536.0f);
-}
-APRC_DEV float aprc_combine_off(const int* d, const aprc_xq& x, int off, int h0, int nh) {
-  int e[3];
-#pragma unroll
-  for (int v = 0; v < 3; ++v) e[v] = d[v] - off * (x.sq[v][h0] + (nh == 2 ? x.sq[v][1] : 0));
-  return aprc_combine(e);
 }
 
 // The dequantized values and the tensor-core decode of every quantized adapter W, from its
@@ -257,9 +250,9 @@ struct aprc_w_q6k : aprc_w_quantized<aprc_w_q6k> {
       int d[3] = {0, 0, 0};
       aprc_dot_groups(x, 4 * h, 4, [&](int g) { return group_codes(r, g); }, d);
       const float sh = (float)(signed char)((r.s2 >> (8 * h)) & 0xffu);
-      acc += sh * aprc_combine_off(d, x, 32, h, 1);
+      acc += sh * (x.s * aprc_combine(d) - 32.f * x.xh[h]);
     }
-    return aprc_half_to_float((unsigned short)r.d) * x.s * acc;
+    return aprc_half_to_float((unsigned short)r.d) * acc;
   }
   APRC_DEV int code(const Raw& r, int i) const {
     int g, j;
@@ -353,7 +346,7 @@ struct aprc_w_q5_0 : aprc_w_quantized<aprc_w_q5_0> {
   APRC_DEV float dotq(const Raw& r, const aprc_xq& x) const {
     int d[3] = {0, 0, 0};
     aprc_dot_groups(x, 0, 8, [&](int g) { return aprc_nibble_group(r.q, g) | ((r.hb >> g) & 0x01010101u) << 4; }, d);
-    return aprc_half_to_float((unsigned short)r.d) * x.s * aprc_combine_off(d, x, 16, 0, 2);
+    return aprc_half_to_float((unsigned short)r.d) * (x.s * aprc_combine(d) - 16.f * x.xsum);  // codes 0..31 for q - 16
   }
   APRC_DEV int code(const Raw& r, int i) const {
     int g, j;
