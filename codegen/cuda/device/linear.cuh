@@ -152,7 +152,9 @@ APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, co
     }
   }
   float inv_rms = 1.f;
-  if (NORM) inv_rms = 1.0f / sqrtf(aprc_block_sum(ss, scratch) / (float)K + eps);  // includes barriers
+  // the barrier that makes the staged row visible also publishes the warps' sums of squares (the
+  // decode kernel's token loop ends with a barrier, so scratch is free here and until the next one)
+  if (NORM) inv_rms = 1.0f / sqrtf(aprc_block_sum_once(ss, scratch) / (float)K + eps);
   else aprc_sync();
   return inv_rms;
 }

@@ -77,6 +77,19 @@ APRC_DEV float aprc_block_sum(float v, float* scratch) {
   return s;
 }
 
+// Sum over the block with a single barrier; every thread gets the result. `scratch` holds one float per
+// warp; no thread may still read it from an earlier use (a barrier must lie between), and it may be
+// written again only after the next barrier.
+APRC_DEV float aprc_block_sum_once(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  v = aprc_warp_sum(v);
+  if (lane == 0) scratch[warp] = v;
+  aprc_sync();
+  float s = 0.f;
+  for (int w = 0; w < warps; ++w) s += scratch[w];
+  return s;
+}
+
 // ---- device-wide ordering (split-K style combines) --------------------------------------------------
 
 APRC_DEV void aprc_threadfence() {
