@@ -135,9 +135,9 @@ APRC_DEV float aprc_stage_row_q(const float* x, const void* gamma, float eps, co
       const float other = aprc_shfl_xor(half, 4);
       // X = round(x * 127 * 2^16 / amax), |X| <= 127 * 2^16 (+1), in balanced base-256 digits:
       // X = 2^16 a + 2^8 b + e with a, b, e in [-128, 127], so x = scale * (a + b / 2^8 + e / 2^16)
-      // to 23 bits. X + 0x808080 = 2^16 (a + 128) + 2^8 (b + 128) + (e + 128) has every term in
-      // [0, 255]: byte 2 is a + 128, byte 1 b + 128, byte 0 e + 128, and each digit is its byte with the
-      // top bit flipped. Digit level lv (a, b, e) is byte 2 - lv.
+      // to 23 bits. In X + 0x808080 = 2^16 (a + 128) + 2^8 (b + 128) + (e + 128) every coefficient is in
+      // [0, 255], so byte 2 is a + 128, byte 1 b + 128 and byte 0 e + 128: digit level lv (a, b, e) is
+      // byte 2 - lv with its top bit flipped.
       const float scale = amax * (1.f / 127.f), to_int = amax > 0.f ? 8323072.f * aprc_rcp(amax) : 0.f;
       unsigned y[4];
 #pragma unroll
