@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 
+#include "aprc/argmax.h"
 #include "aprc/error.h"
 
 namespace aprc {
@@ -16,10 +17,6 @@ double seconds_of(const std::function<void()>& f) {
   const auto start = std::chrono::steady_clock::now();
   f();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-int32_t argmax(std::span<const float> logits) {
-  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
 // Linux keeps the process's peak resident size in /proc/self/status (VmHWM); writing 5 to
@@ -112,7 +109,7 @@ BenchResult run_bench(Session& session, const BenchOptions& options,
   say("decoding " + std::to_string(options.gen) + " tokens");
   // greedy, with the tokens picked where the engine keeps the logits (Session::decode_greedy)
   std::vector<int32_t> generated(static_cast<size_t>(options.gen));
-  const double decode_s = seconds_of([&] { session.decode_greedy(argmax(logits), generated); });
+  const double decode_s = seconds_of([&] { session.decode_greedy(first_argmax(logits), generated); });
   r.decode_tok_s = static_cast<double>(options.gen) / decode_s;
   r.peak_rss_mb = peak_rss_mb();  // before the bandwidth measurement's buffers
 

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "aprc/argmax.h"
 #include "aprc/error.h"
 #include "aprc/runtime.h"
 
@@ -62,19 +63,6 @@ std::span<const float> Session::decode(int32_t id) {
   position_ += 1;
   return std::span<const float>(logits_).first(static_cast<size_t>(vocab_));
 }
-
-namespace {
-
-// The first index of the largest logit, NaN never (0 when every value is NaN): the device sampler's rule.
-int32_t first_argmax(std::span<const float> logits) {
-  size_t best = 0;
-  bool found = false;
-  for (size_t i = 0; i < logits.size(); ++i)
-    if (!std::isnan(logits[i]) && (!found || logits[i] > logits[best])) best = i, found = true;
-  return static_cast<int32_t>(best);
-}
-
-}  // namespace
 
 void LanguageModel::decode_greedy(int32_t first, std::span<int32_t> out) {
   int32_t next = first;

@@ -5,6 +5,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "aprc/argmax.h"
 #include "aprc/error.h"
 
 namespace aprc {
@@ -27,10 +28,6 @@ struct Candidate {
 // Most likely first; equal logits in id order: a strict total order, so that every set and every
 // order below is fully determined by the logits.
 bool before(const Candidate& a, const Candidate& b) { return a.logit != b.logit ? a.logit > b.logit : a.id < b.id; }
-
-int32_t argmax(const std::vector<float>& l) {
-  return static_cast<int32_t>(std::max_element(l.begin(), l.end(), [](float a, float b) { return a < b; }) - l.begin());
-}
 
 // The shortest run of most likely candidates (in `before` order) whose probability reaches p,
 // without sorting the whole vocabulary: the candidates' mass is bucketed by logit, only the buckets
@@ -133,7 +130,7 @@ std::vector<float> Sampler::penalized(std::span<const float> logits) const {
 
 std::vector<TokenProbability> Sampler::candidates(std::span<const float> logits, bool sorted) const {
   std::vector<float> l = penalized(logits);
-  const int32_t best = argmax(l);
+  const int32_t best = first_argmax(l);
   if (config_.temperature <= 0) return {{best, 1.0}};
 
   std::vector<Candidate> c(l.size());

@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 
+#include "aprc/argmax.h"
 #include "aprc/codegen/compile.h"
 #include "aprc/error.h"
 #include "aprc/interpreter/interpreter.h"
@@ -26,13 +27,6 @@ std::string matrix_encodings(const Model& model) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
-}
-
-int64_t argmax(const float* row, int64_t n) {
-  int64_t best = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (row[i] > row[best]) best = i;
-  return best;
 }
 
 std::string format_error(double e) {
@@ -116,7 +110,7 @@ LogitsError compare_logits(const reference::Activation& got, const reference::Ac
       scale = std::max(scale, std::fabs(r));
     }
     out.position_error.push_back(scale > 0 ? diff / scale : diff);
-    out.top1_agree += argmax(got.row(p), got.cols) == argmax(ref.row(p), ref.cols);
+    out.top1_agree += first_argmax(got.row(p), got.cols) == first_argmax(ref.row(p), ref.cols);
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 
+#include "aprc/argmax.h"
 #include "aprc/cuda/abi.h"
 #include "aprc/error.h"
 #include "args.h"
@@ -31,8 +32,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 int32_t argmax(const std::vector<float>& logits, int64_t vocab, int64_t row) {
-  const float* r = logits.data() + row * vocab;
-  return static_cast<int32_t>(std::max_element(r, r + vocab) - r);
+  return static_cast<int32_t>(first_argmax(logits.data() + row * vocab, vocab));
 }
 
 // Aggregates per-step seconds (summed over `repeats` calls) by kernel.
