@@ -270,6 +270,11 @@ bool Engine::decode_greedy(const std::string& name, int32_t first, int64_t pos, 
     device_->launch(greedy_kernel_, shape, params, what);
   }
   device_->download(out.data(), greedy_out_, static_cast<uint64_t>(n) * 4);
+  int32_t nan[2];  // aprc_greedy_ws: nan_blocks, first_nan
+  device_->download(nan, greedy_ws_ + kGreedyNanOffset, sizeof nan);
+  if (nan[1] != 0)  // as the host sampler, which refuses NaN logits
+    throw_internal("cuda: the logits of position " + std::to_string(pos + nan[1] - 1) + " hold NaN (" + name +
+                   "); the greedy token picked from them is not meaningful");
   return true;
 }
 

@@ -20,6 +20,7 @@ struct Row {
   std::string what;
   std::vector<float> logits;
   int32_t want;
+  bool nan = false;  // the sampler must record that the row held a NaN
 };
 
 std::vector<Row> rows() {
@@ -41,7 +42,10 @@ std::vector<Row> rows() {
   std::vector<float> nans(77, -1.0f);
   nans[0] = nans[3] = nans[76] = nan;
   nans[40] = -0.5f;
-  out.push_back({"NaN never wins (77 values)", nans, 40});
+  out.push_back({"NaN never wins (77 values)", nans, 40, true});
+  std::vector<float> one_nan = big;
+  one_nan[151900] = nan;  // in the last block's slice only
+  out.push_back({"one NaN among 151936", one_nan, 98765, true});
   out.push_back({"one value", {-3.0f}, 0});
   std::vector<float> odd(1025, 0.0f);
   odd[1024] = 1.0f;
@@ -84,6 +88,12 @@ void check_sampler(Device& device) {
     device.download(&got_id, ids, 4);
     device.download(got_out, out, 12);
     device.download(&got_count, ws, 4);
+    int32_t arrived = -2, nan[2] = {-2, -2};  // nan_blocks, first_nan
+    device.download(&arrived, ws + 4, 4);
+    device.download(nan, ws + kGreedyNanOffset, sizeof nan);
+    EXPECT_EQ(arrived, 0) << "blocks done not reset";
+    EXPECT_EQ(nan[0], 0) << "NaN blocks not reset";
+    EXPECT_EQ(nan[1], r.nan ? 2 : 0) << "the first token picked from a NaN row (out[1]) not recorded";
     device.download(after, table, sizeof after);
     EXPECT_EQ(got_count, 3);
     EXPECT_EQ(got_id, r.want);
