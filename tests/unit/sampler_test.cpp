@@ -10,6 +10,7 @@
 #include <numeric>
 #include <random>
 
+#include "aprc/argmax.h"
 #include "aprc/error.h"
 
 namespace aprc {
@@ -44,6 +45,16 @@ void expect_distribution(const std::vector<TokenProbability>& d, size_t keep, do
     EXPECT_EQ(d[i].id, kIds[i]);
     EXPECT_NEAR(d[i].p, std::pow(kP[i], 1 / temperature) / total, 1e-6) << "rank " << i;
   }
+}
+
+TEST(FirstArgmax, TheFirstMaximumNeverNaN) {
+  const float nan = std::nanf(""), inf = INFINITY;
+  EXPECT_EQ(first_argmax(std::vector<float>{1.f, 3.f, 2.f, 3.f}), 1) << "ties: the first";
+  EXPECT_EQ(first_argmax(std::vector<float>{nan, -5.f, nan, -4.f, nan}), 3) << "NaN is never the maximum";
+  EXPECT_EQ(first_argmax(std::vector<float>{nan, nan}), 0) << "all NaN: 0";
+  EXPECT_EQ(first_argmax(std::vector<float>{-inf, -inf, -inf}), 0) << "all -inf: the first";
+  EXPECT_EQ(first_argmax(std::vector<float>{-inf, inf, nan}), 1);
+  EXPECT_EQ(first_argmax(std::vector<float>{}), 0) << "nothing: 0";
 }
 
 TEST(Sampler, NoFilterIsTheSoftmax) { expect_distribution(Sampler(plain()).distribution(known_logits()), 6); }

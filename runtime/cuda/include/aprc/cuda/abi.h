@@ -84,10 +84,11 @@ constexpr PeakKernel kPeakFp8{"aprc_peak_mma_e4m3", 4 * 2.0 * 16 * 8 * 32 / 32};
 // with s[0] = the vocabulary size (below 2^24), s[1] = the steps of the function, ws = its workspace of
 // kGreedyWorkspaceBytes (zeroed before the first call: the count of tokens picked and the blocks done
 // with the current call, per block its candidate, then at kGreedyNanOffset the blocks that met a NaN in
-// the current call and 1 + the index of the first token picked from logits holding a NaN, 0 if none); kGreedyBlocks blocks of kGreedyThreads, each taking a slice of the row, the last to finish
-// choosing. ids[0] and out[count] get the row's argmax, the count and the position of every step's slot
-// of `table` (the function's scalar table, kScalarSlot values a step) move on by one: every launch of
-// it takes the same parameters.
+// the current call and 1 + the index of the first token picked from logits holding a NaN, 0 if none);
+// kGreedyBlocks blocks of kGreedyThreads, each taking a slice of the row, the last to finish choosing.
+// ids[0] and out[count] get the row's argmax, the count and the position of every step's slot of
+// `table` (the function's scalar table, kScalarSlot values a step) move on by one: every launch of it
+// takes the same parameters.
 constexpr const char* kGreedyKernel = "aprc_greedy_sample";
 constexpr int kGreedyBlocks = 128;  // = APRC_GREEDY_BLOCKS
 constexpr int kGreedyThreads = 256;
