@@ -63,23 +63,9 @@ APRC_DEV float aprc_warp_max(float v) {
   return v;
 }
 
-// Sum over the block; every thread gets the result. `scratch` holds one float per warp (32 floats).
-// Starts and ends with a barrier, so scratch may be reused right after.
-APRC_DEV float aprc_block_sum(float v, float* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
-  v = aprc_warp_sum(v);
-  aprc_sync();
-  if (lane == 0) scratch[warp] = v;
-  aprc_sync();
-  float s = 0.f;
-  for (int w = 0; w < warps; ++w) s += scratch[w];
-  aprc_sync();
-  return s;
-}
-
 // Sum over the block with a single barrier; every thread gets the result. `scratch` holds one float per
-// warp; no thread may still read it from an earlier use (a barrier must lie between), and it may be
-// written again only after the next barrier.
+// warp (32 floats); no thread may still read it from an earlier use (a barrier must lie between), and it
+// may be written again only after the next barrier.
 APRC_DEV float aprc_block_sum_once(float v, float* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
   v = aprc_warp_sum(v);
@@ -87,6 +73,14 @@ APRC_DEV float aprc_block_sum_once(float v, float* scratch) {
   aprc_sync();
   float s = 0.f;
   for (int w = 0; w < warps; ++w) s += scratch[w];
+  return s;
+}
+
+// The same between two more barriers, so that scratch may be used right before and right after.
+APRC_DEV float aprc_block_sum(float v, float* scratch) {
+  aprc_sync();
+  const float s = aprc_block_sum_once(v, scratch);
+  aprc_sync();
   return s;
 }
 
