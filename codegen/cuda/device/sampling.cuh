@@ -79,7 +79,7 @@ APRC_DEV void aprc_greedy_sample(const float* logits, int vocab, int* ids, int* 
       const int id = at == vocab ? 0 : at;
       ids[0] = id;
       out[ws->count] = id;
-      if (aprc_atomic_add(&ws->nan_blocks, 0u) != 0u && ws->first_nan == 0) ws->first_nan = ws->count + 1;
+      if (aprc_ldcg(&ws->nan_blocks) != 0u && ws->first_nan == 0) ws->first_nan = ws->count + 1;
       ws->count += 1;
       ws->arrived = 0;
       ws->nan_blocks = 0;
