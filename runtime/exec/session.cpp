@@ -66,7 +66,13 @@ std::span<const float> Session::decode(int32_t id) {
 
 void LanguageModel::decode_greedy(int32_t first, std::span<int32_t> out) {
   int32_t next = first;
-  for (int32_t& id : out) id = next = first_argmax(decode(next));
+  for (int32_t& id : out) {
+    const std::span<const float> logits = decode(next);
+    if (std::any_of(logits.begin(), logits.end(), [](float v) { return std::isnan(v); }))
+      throw_internal("the logits of position " + std::to_string(position() - 1) +
+                     " hold NaN; the greedy token picked from them is not meaningful");
+    id = next = first_argmax(logits);
+  }
 }
 
 void Session::decode_greedy(int32_t first, std::span<int32_t> out) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "aprc/error.h"
@@ -32,12 +34,14 @@ class ScriptedModel : public LanguageModel {
   std::vector<int32_t> fed_;
   int64_t run_ = 1;  // greedy_run(): a model that picks its greedy tokens itself asks for more
   int64_t greedy_run() const override { return run_; }
+  size_t nan_at_ = SIZE_MAX;  // the logits for this generated token hold a NaN (beside the script's maximum)
 
  private:
   std::span<const float> next_logits() {
     logits_.assign(300, 0.0f);
     const size_t k = generated_++;
     logits_[k < script_.size() ? script_[k] : kStop] = 10.0f;
+    if (k == nan_at_) logits_[7] = std::nanf("");
     return logits_;
   }
   std::vector<int32_t> script_;
@@ -147,6 +151,19 @@ TEST(Generate, StopsCleanlyWhenInterrupted) {
 // A model that picks greedy tokens in runs (greedy_run > 1, as a Session on the cuda engine): the same
 // text, stop reason and limits as token by token, with runs that end before, at and after a stop token,
 // the token limit and the context's end.
+TEST(Generate, NaNLogitsStopGreedyRunsAsTheyStopTheSampler) {
+  for (int64_t run_length : {1, 3}) {  // 1: decode() and the sampler; 3: decode_greedy
+    SCOPED_TRACE(run_length);
+    ScriptedModel model(bytes_of("hello"), 64);
+    model.run_ = run_length;
+    model.nan_at_ = 2;
+    EXPECT_THROW(run(model, -1), Error);
+    ScriptedModel clean(bytes_of("hello"), 64);  // the same script without the NaN runs to its end
+    clean.run_ = run_length;
+    EXPECT_EQ(run(clean, -1).text(), "hello");
+  }
+}
+
 TEST(Generate, GreedyRunsGiveTheSameTextAsTokenByToken) {
   struct Case {
     std::string script;
