@@ -5,7 +5,9 @@
 // last op that reads it (inclusive: an op's operands and results are live together). Results that
 // a kernel writes over one of its operands (kernel_spec.h) join that operand's buffer: rope and
 // rope_kv_append always, which requires the operand to die there; a residual epilogue when the
-// residual dies there. Packing is greedy by size: larger buffers first, each into the smallest
+// residual dies there. The k and v that a rope_qk_kv_append appends stay live up to the attention
+// that reads its rotated q: the CUDA target runs the two in one decode kernel (fuse_decode_steps),
+// whose blocks write the attention's result while others may still read k and v. Packing is greedy by size: larger buffers first, each into the smallest
 // 64-byte-aligned gap left by the buffers live at the same time, else above them all.
 #include <algorithm>
 #include <limits>
@@ -74,6 +76,7 @@ class Planner {
     for (Operation& op : block)
       for (Value result : op.getResults())
         if (is_activation(result.getType()) && mlir::failed(assign(&op, result))) return mlir::failure();
+    keep_appended_kv_live(block);
     pack();
     annotate(block);
     return mlir::success();
@@ -109,6 +112,19 @@ class Planner {
     unsigned last = def;
     for (Operation* user : value.getUsers()) last = std::max(last, index_.lookup(block.findAncestorOpInBlock(*user)));
     return last;
+  }
+
+  // The buffers of each rope_qk_kv_append's k and v live on to the attentions on its rotated q.
+  void keep_appended_kv_live(mlir::Block& block) {
+    block.walk([&](RopeQkKvAppendOp append) {
+      for (Operation* reader : append.getQResult().getUsers()) {
+        if (!mlir::isa<AttentionOp>(reader)) continue;
+        const unsigned at = index_.lookup(block.findAncestorOpInBlock(*reader));
+        for (Value kv : {append.getK(), append.getV()})
+          if (const auto it = buffer_of_.find(kv); it != buffer_of_.end())
+            buffers_[it->second].last = std::max(buffers_[it->second].last, at);
+      }
+    });
   }
 
   int64_t bytes_of(Value value) const {

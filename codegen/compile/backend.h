@@ -17,6 +17,8 @@ class TargetBackend {
   virtual std::string lowering_pipeline(int64_t max_tokens) const = 0;
   // Names the step's kernel and fills in what the backend decides about the step.
   virtual void finish_step(Step& step, int64_t max_tokens) = 0;
+  // What the backend decides over a function's whole schedule (after finish_step on each step).
+  virtual void finish_function(Function&) {}
   // Generates the kernels the target's functions call; adds their sections to the plan and fills in
   // the target's description (triple and features, or architectures).
   virtual void generate(PlanTarget& target, PlanWriter& writer, Progress* progress) = 0;

@@ -159,6 +159,7 @@ CompileSummary compile_plan(const Model& model, const std::string& path, const C
       schedule.weight_index = [&](const std::string& symbol) { return index.at(symbol); };
       schedule.finish_step = [&](Step& step, int64_t max_tokens) { backend->finish_step(step, max_tokens); };
       target.functions = build_schedules(lowered, schedule);
+      for (Function& f : target.functions) backend->finish_function(f);
     });
     stages.run("kernels (" + name + ")", [&] { backend->generate(target, writer, progress); });
     std::map<std::string, bool> distinct;

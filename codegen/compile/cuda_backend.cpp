@@ -18,6 +18,7 @@ class CudaBackend final : public TargetBackend {
   }
 
   void finish_step(Step& step, int64_t max_tokens) override { cuda::assign_cuda_launch(step, max_tokens); }
+  void finish_function(Function& f) override { cuda::fuse_decode_steps(f); }
 
   void generate(PlanTarget& target, PlanWriter& writer, Progress* progress) override {
     report(progress, "cuda kernels", 0, 1);

@@ -365,6 +365,11 @@ Kernel emit_linear_tiled(const KernelSpec& spec, const std::string& name, Varian
 
 // ---- Attention ---------------------------------------------------------------------------------------
 
+void check_rope_dims(const KernelSpec& spec, int64_t heads) {
+  if (heads <= 0 || spec.head_dim <= 0 || spec.head_dim % 2 != 0)
+    unsupported(spec, "rope needs positive heads and an even head_dim");
+}
+
 void check_attention(const KernelSpec& spec) {
   if (spec.heads <= 0 || spec.kv_heads <= 0 || spec.heads % spec.kv_heads != 0)
     unsupported(spec, "heads must be a positive multiple of kv_heads");
@@ -395,22 +400,46 @@ int64_t attention_smem(const KernelSpec& spec, int qt) {
   return 4 * (qt * G * HD + 32 * (HD + 1) + 32 * HD);  // aprc_attn_smem
 }
 
+// With spec.rope (a decode step that fuse_decode_steps made of rope_qk_kv_append + attention), q and
+// k are rotated and k, v appended first, by the same kernel (aprc_attn_rope), with the angles of the
+// token's position computed before the wait for the previous kernel.
+const std::vector<Param> kRopeAttentionParams{{"float* __restrict__", "q"},
+                                              {"void* __restrict__", "ck"},
+                                              {"void* __restrict__", "cv"},
+                                              {"float* __restrict__", "out"},
+                                              {"float* __restrict__", "k"},
+                                              {"const float* __restrict__", "v"}};
+
 Kernel emit_attention(const KernelSpec& spec, const std::string& name, bool decode) {
   check_attention(spec);
   const int vec = spec.cache_dtype == DType::F32 ? 4 : 8;
   if (spec.head_dim % vec != 0) unsupported(spec, "head_dim must be a multiple of " + std::to_string(vec) + " for this cache type");
+  if (spec.rope) {
+    if (!decode) unsupported(spec, "the rope is fused into the decode attention only");
+    check_rope_dims(spec, spec.heads);
+  }
   const int warps = attention_warps(decode);
-  Kernel k{name, 32 * warps, kAttentionParams, ""};
+  Kernel k{name, 32 * warps, spec.rope ? kRopeAttentionParams : kAttentionParams, ""};
   const int qt = decode ? 1 : kAttnPrefillTokens;
   const int S = decode ? kAttnDecodeSplits : 0;
   std::ostringstream b;
   b << attention_consts(spec) << "  constexpr int QT = " << qt << ", S = " << S << ", W = " << warps << ";\n"
     << "  APRC_DYN_SHARED(aprc_smem);\n"
     << "  auto& sm = *reinterpret_cast<aprc_attn_smem<H, KVH, HD, QT>*>(aprc_smem);\n"
-    << "  (void)lane;\n"
-    << "  aprc_allow_next_grid();\n"
-    << "  aprc_wait_prior_grid();\n"
-    << "  aprc_attention<H, KVH, HD, CE, QT, S, W>(q, ck, cv, out, T, pos, scale, ws, sm);\n";
+    << "  (void)lane;\n";
+  if (spec.rope) {
+    k.decls = inv_freq_table(name + "_inv_freq", spec.head_dim, spec.theta);
+    b << "  APRC_SHARED float cs[HD / 2], sn[HD / 2];\n"
+      << "  aprc_rope_angles<HD>(pos + (int)blockIdx.z, " << name << "_inv_freq, cs, sn);\n"
+      << "  aprc_sync();\n";
+  }
+  b << "  aprc_allow_next_grid();\n"
+    << "  aprc_wait_prior_grid();\n";
+  if (spec.rope)
+    b << "  aprc_attention<H, KVH, HD, CE, QT, S, W, true>(q, ck, cv, out, T, pos, scale, ws, sm, "
+         "aprc_attn_rope{q, k, v, ck, cv, cs, sn});\n";
+  else
+    b << "  aprc_attention<H, KVH, HD, CE, QT, S, W>(q, ck, cv, out, T, pos, scale, ws, sm);\n";
   k.body = b.str();
   return k;
 }
@@ -431,11 +460,6 @@ Kernel emit_rms_norm(const KernelSpec& spec, const std::string& name) {
     << flt(spec.eps) << ", out + (size_t)t * H, scratch);\n";
   k.body = b.str();
   return k;
-}
-
-void check_rope_dims(const KernelSpec& spec, int64_t heads) {
-  if (heads <= 0 || spec.head_dim <= 0 || spec.head_dim % 2 != 0)
-    unsupported(spec, "rope needs positive heads and an even head_dim");
 }
 
 Kernel emit_rope(const KernelSpec& spec, const std::string& name) {
@@ -718,7 +742,8 @@ std::string kernel_name(const KernelSpec& spec, Variant variant) {
                          : std::string(spec.rope ? "rope_kv_append_" : "kv_append_") + num(spec.kv_heads) + "x" + num(spec.head_dim);
       break;
     case KernelKind::Attention:
-      t = "attention_" + num(spec.heads) + "_" + num(spec.kv_heads) + "x" + num(spec.head_dim);
+      t = std::string(spec.rope ? "rope_attention_" : "attention_") + num(spec.heads) + "_" + num(spec.kv_heads) + "x" +
+          num(spec.head_dim);
       break;
     case KernelKind::Silu: t = "silu_" + num(spec.cols); break;
     case KernelKind::Mul: t = "mul_" + num(spec.cols); break;

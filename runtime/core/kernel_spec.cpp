@@ -76,7 +76,8 @@ std::string KernelSpec::name() const {
       return n + (rope ? "_rope" : "") + dims + "_" + dtype_name(cache_dtype) +
              (rope ? "_theta" + number_token(theta) : "");
     case KernelKind::Attention:
-      return n + dims + "_" + dtype_name(cache_dtype) + "_scale" + number_token(scale);
+      return n + (rope ? "_rope" : "") + dims + "_" + dtype_name(cache_dtype) + "_scale" + number_token(scale) +
+             (rope ? "_theta" + number_token(theta) : "");
     case KernelKind::Silu:
     case KernelKind::Mul:
     case KernelKind::Add:

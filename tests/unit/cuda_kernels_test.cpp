@@ -189,9 +189,11 @@ Case linear_case(const LinearCaseSpec& c, uint64_t seed) {
 // kv append (+rope) of k and v, rope of q, attention: a prefill call, then decode calls (graph replay).
 // With fill_to > 0, a kv-append-only function first fills positions [0, fill_to) in calls of 64, so the
 // decode attention runs with every split in use. With fused_q, the kv append rotates q too (KvAppend
-// with heads: aprc.rope_qk_kv_append) and there is no rope step.
+// with heads: aprc.rope_qk_kv_append) and there is no rope step; with fused_attention too, the decode
+// function's append and attention are one kernel (fuse_decode_steps, as the compiler joins them).
 Case attention_case(const std::string& name, int64_t heads, int64_t kvh, int64_t hd, DType cache, int64_t prefill_T,
-                    int decode_calls, uint64_t seed, double tol, int64_t fill_to = 0, bool fused_q = false) {
+                    int decode_calls, uint64_t seed, double tol, int64_t fill_to = 0, bool fused_q = false,
+                    bool fused_attention = false) {
   Case cs;
   cs.name = name;
   cs.tol = tol;
@@ -234,6 +236,12 @@ Case attention_case(const std::string& name, int64_t heads, int64_t kvh, int64_t
   };
   cs.functions.push_back(make_function("prefill", maxT, ap.bytes(), steps(maxT)));
   cs.functions.push_back(make_function("decode", 1, ap.bytes(), steps(1)));
+  if (fused_attention) {
+    fuse_decode_steps(cs.functions.back());
+    const std::vector<Step>& fused = cs.functions.back().steps;
+    if (fused.size() != 1 || !fused[0].spec.rope || fused[0].kernel.rfind("rope_attention_", 0) != 0)
+      throw_internal(name + ": fuse_decode_steps did not join the append and the attention");
+  }
   // the fill appends k and v only (its q rows, when the append rotates them, are not checked)
   cs.functions.push_back(make_function("fill", maxT, ap.bytes(), {steps(maxT)[0]}));
   cs.run = [=](Engine& e) {
@@ -467,6 +475,15 @@ std::vector<Case> build_cases() {
   cs.push_back(attention_case("rope_qk_kv_append 9/3x32 f16 + attention past a tile", 9, 3, 32, DType::F16, 7, 2, seed++, 1e-4, 70, true));
   cs.push_back(attention_case("rope_qk_kv_append 3/3x40 bf16 + attention", 3, 3, 40, DType::BF16, 37, 2, seed++, 1e-4, 0, true));
   cs.push_back(attention_case("rope_qk_kv_append 28/4x128 f32 + attention", 28, 4, 128, DType::F32, 33, 2, seed++, 1e-4, 0, true));
+  // The same in one decode kernel (rope_attention): the block of the split that holds the new row
+  // appends it, a split of a few keys (pos 45), past the first tile, the last split a full tile, then
+  // two tiles with the new row first and second in the second one (pos 1085-1087: splits of 34), the
+  // 7B shape at the benchmark's position.
+  cs.push_back(attention_case("rope_attention 5/1x64 f32", 5, 1, 64, DType::F32, 45, 3, seed++, 1e-4, 0, true, true));
+  cs.push_back(attention_case("rope_attention 9/3x32 f16 past a tile", 9, 3, 32, DType::F16, 7, 2, seed++, 1e-4, 70, true, true));
+  cs.push_back(attention_case("rope_attention 3/3x40 bf16", 3, 3, 40, DType::BF16, 37, 2, seed++, 1e-4, 0, true, true));
+  cs.push_back(attention_case("rope_attention 7/1x64 f16 new row in a second tile", 7, 1, 64, DType::F16, 7, 3, seed++, 1e-4, 1078, true, true));
+  cs.push_back(attention_case("rope_attention 28/4x128 f32 at 530", 28, 4, 128, DType::F32, 5, 3, seed++, 1e-4, 525, true, true));
   cs.push_back(rms_norm_case(777, DType::F16, seed++));
   cs.push_back(rms_norm_case(96, DType::F32, seed++));
   cs.push_back(embedding_case(DType::Q4_K, L::CudaQ4K, 1000, 512, seed++));
@@ -917,6 +934,59 @@ TEST(CudaCodegen, OtherArchitecturesOnRequest) {
   EXPECT_EQ(m.ptx.find(".e4m3"), std::string::npos);
   o.archs = {75};
   EXPECT_THROW(compile_module("", o), Error);
+}
+
+// fuse_decode_steps joins a decode function's rope_qk_kv_append and the attention on its q and cache
+// (every value both wrote stays an output), and leaves them apart where the attention's output would
+// share bytes with the appended k or v (the fused kernel's last blocks write it while other blocks
+// may still read them), in prefill functions, and where another step comes between.
+TEST(CudaCodegen, RopeJoinsTheDecodeAttentionWhereTheOutputLeavesKAndV) {
+  const int64_t heads = 4, kvh = 2, hd = 64;
+  KernelSpec kva;
+  kva.kind = KernelKind::KvAppend;
+  kva.heads = heads;
+  kva.kv_heads = kvh;
+  kva.head_dim = hd;
+  kva.rope = true;
+  KernelSpec att;
+  att.kind = KernelKind::Attention;
+  att.heads = heads;
+  att.kv_heads = kvh;
+  att.head_dim = hd;
+  att.scale = 0.125f;
+  KernelSpec silu;
+  silu.kind = KernelKind::Silu;
+  silu.cols = heads * hd;
+  // q [0, 1024), k [1024, 1536), v [1536, 2048); the attention's output at `out`
+  auto decode = [&](int64_t out, int64_t max_tokens, bool step_between) {
+    std::vector<Step> steps{
+        make_step(kva, {arena(1024), arena(1536), cache_arg(false, 0), cache_arg(true, 0), arena(0)}, max_tokens),
+        make_step(att, {arena(0), cache_arg(false, 0), cache_arg(true, 0), arena(out)}, max_tokens)};
+    steps[0].outputs = {{"q_rope", 4, 0, heads * hd, heads * hd, Expr::tokens()}, {"k_rope", 0, 0, kvh * hd, kvh * hd, Expr::tokens()}};
+    steps[1].outputs = {{"attention", 3, 0, heads * hd, heads * hd, Expr::tokens()}};
+    steps[0].ops = {"q_rope", "k_rope", "kv_append"};
+    steps[1].ops = {"attention"};
+    if (step_between) steps.insert(steps.begin() + 1, make_step(silu, {arena(4096), arena(5120)}, max_tokens));
+    Function f = make_function("decode", max_tokens, 8192, std::move(steps));
+    fuse_decode_steps(f);
+    return f;
+  };
+  const Function fused = decode(2048, 1, false);
+  ASSERT_EQ(fused.steps.size(), 1u);
+  const Step& s = fused.steps[0];
+  EXPECT_TRUE(s.spec.rope);
+  EXPECT_EQ(s.kernel.rfind("rope_attention_", 0), 0u) << s.kernel;
+  ASSERT_EQ(s.args.size(), 6u);
+  EXPECT_EQ(s.args[4], arena(1024));
+  EXPECT_EQ(s.args[5], arena(1536));
+  std::map<std::string, int> outputs;
+  for (const OutputName& o : s.outputs) outputs[o.op] = o.arg;
+  EXPECT_EQ(outputs, (std::map<std::string, int>{{"attention", 3}, {"q_rope", 0}, {"k_rope", 4}}));
+  EXPECT_EQ(s.ops, (std::vector<std::string>{"q_rope", "k_rope", "kv_append", "attention"}));
+  EXPECT_EQ(decode(1024, 1, false).steps.size(), 2u) << "the output over k";
+  EXPECT_EQ(decode(1536 - 64, 1, false).steps.size(), 2u) << "the output over the end of k and v";
+  EXPECT_EQ(decode(2048, 64, false).steps.size(), 2u) << "a prefill function";
+  EXPECT_EQ(decode(2048, 1, true).steps.size(), 3u) << "a step between";
 }
 
 class TablePrinter : public ::testing::Environment {

@@ -19,11 +19,24 @@ APRC_DEV float aprc_cache_load(const void* c, size_t i) {
   return CELEM == 1 ? aprc_half_to_float(h) : aprc_bf16_to_float(h);
 }
 
+// The 16 bits a half cache (CELEM 1: f16, 2: bf16) holds for v.
+template <int CELEM>
+APRC_DEV unsigned short aprc_cache_half_bits(float v) {
+  return CELEM == 1 ? aprc_f32_to_f16_bits(v) : (unsigned short)(aprc_pack_bf16x2(v, 0.f) & 0xffffu);
+}
+
 template <int CELEM>
 APRC_DEV void aprc_cache_store(void* c, size_t i, float v) {
   if (CELEM == 0) ((float*)c)[i] = v;
-  else if (CELEM == 1) ((unsigned short*)c)[i] = aprc_f32_to_f16_bits(v);
-  else ((unsigned short*)c)[i] = (unsigned short)(aprc_pack_bf16x2(v, 0.f) & 0xffffu);
+  else ((unsigned short*)c)[i] = aprc_cache_half_bits<CELEM>(v);
+}
+
+// v as the cache holds it (what aprc_cache_load of a stored v returns).
+template <int CELEM>
+APRC_DEV float aprc_cache_rounded(float v) {
+  if (CELEM == 0) return v;
+  const unsigned short h = aprc_cache_half_bits<CELEM>(v);
+  return CELEM == 1 ? aprc_half_to_float(h) : aprc_bf16_to_float(h);
 }
 
 // ---- RMSNorm of one row (the block) -------------------------------------------------------------------
@@ -162,13 +175,14 @@ APRC_DEV void aprc_kv_tile_load(const void* ck, const void* cv, int kvh, int kb,
   }
 }
 
+// Stores every row of the tile but `skip` (-1: none), whose entries someone else writes.
 template <int HD, int CE, int THREADS, class Smem>
-APRC_DEV void aprc_kv_tile_store(const aprc_kv_tile_regs<HD, CE, THREADS>& r, Smem& sm) {
+APRC_DEV void aprc_kv_tile_store(const aprc_kv_tile_regs<HD, CE, THREADS>& r, Smem& sm, int skip = -1) {
   using R = aprc_kv_tile_regs<HD, CE, THREADS>;
 #pragma unroll
   for (int it = 0; it < R::ITER; ++it) {
     const int idx = threadIdx.x + it * THREADS, j = idx / R::PER_ROW, e = idx % R::PER_ROW;
-    if (idx < R::TOTAL) {
+    if (idx < R::TOTAL && j != skip) {
       const unsigned kw[4] = {r.k[it].x, r.k[it].y, r.k[it].z, r.k[it].w}, vw[4] = {r.v[it].x, r.v[it].y, r.v[it].z, r.v[it].w};
 #pragma unroll
       for (int c = 0; c < R::VEC; ++c) {
@@ -200,15 +214,34 @@ APRC_DEV float* aprc_attn_partial(unsigned char* ws, int H, int HD, int S, int T
 // Keys a decode split takes at least (fewer splits below S * this many keys, so each block has work).
 #define APRC_ATTN_SPLIT_MIN_KEYS 16
 
+// The decode attention of one token that also does aprc_rope_qk_kv_append's work (ROPE): q and k
+// rotated with the angles cs / sn of the token's position (shared memory, synced), k and v appended
+// at that position. The block whose split holds the token's own row rotates k and writes the row
+// into the cache, into its tile and (rotated k) back into k; nobody else reads that row in this
+// call. Every block reads q unrotated, so the last block of each kv head, which runs after all the
+// others, writes the rotated q back. One token a call only: a second token would read a row that
+// another block appends.
+struct aprc_attn_rope {
+  float* q;
+  float* k;
+  const float* v;
+  void* ck;
+  void* cv;
+  const float* cs;
+  const float* sn;
+};
+
 // S = 0: prefill (grid KVH x ceil(T / QT)); S > 0: decode with S splits (grid KVH x S x T, QT = 1).
 // W warps a block. The loads of the first key tile and of the queries are all issued before the first
 // is used. (No cache row may be read before aprc_wait_prior_grid(), not even rows of earlier calls:
 // with programmatic launches the kernels of one call can start while those of the call before still
 // run, so an earlier call's kv append may not have finished; a GPU test saw exactly that.)
-template <int H, int KVH, int HD, int CE, int QT, int S, int W>
+template <int H, int KVH, int HD, int CE, int QT, int S, int W, bool ROPE = false>
 APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, float* out, int T, int pos, float scale,
-                             unsigned char* ws, aprc_attn_smem<H, KVH, HD, QT>& sm) {
+                             unsigned char* ws, aprc_attn_smem<H, KVH, HD, QT>& sm, aprc_attn_rope rope = {}) {
   constexpr int G = H / KVH, DPL = (HD + 31) / 32, PAIRS = QT * G, PPW = (PAIRS + W - 1) / W, NT = 32 * W;
+  constexpr int HALF = HD / 2;
+  static_assert(!ROPE || (S > 0 && QT == 1 && HD % 2 == 0), "the rope is fused into the decode attention only");
   const int kvh = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int t0 = S ? (int)blockIdx.z : (int)blockIdx.y * QT, split = S ? (int)blockIdx.y : 0;
   if (t0 >= T) return;
@@ -222,22 +255,42 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
     k0 = aprc_min(L, split * chunk);
     k1 = aprc_min(L, k0 + chunk);
   }
+  // ROPE: this block appends the token's row L - 1 (the last of its split), at j_new of its last tile
+  const bool appends = ROPE && k0 < k1 && k1 == L;
+  const int j_new = appends ? (L - 1 - k0) % 32 : -1;
+  auto rows_loaded = [&](int kb) { return aprc_min(32, k1 - kb) - (appends && kb + 32 >= k1 ? 1 : 0); };
   aprc_kv_tile_regs<HD, CE, NT> tile;  // the first tile's loads, then the queries'
   aprc_kv_tile_clear<KVH, HD, CE, NT>(tile);
-  if (k1 > k0) aprc_kv_tile_load<KVH, HD, CE, NT>(ck, cv, kvh, k0, 0, aprc_min(32, k1 - k0), tile);
-  {  // stage the queries: pair p = token (p / G), head (p % G); loads first, then the stores
-    constexpr int N = PAIRS * HD, ITER = (N + NT - 1) / NT;
-    float qv[ITER];
+  if (k1 > k0) aprc_kv_tile_load<KVH, HD, CE, NT>(ck, cv, kvh, k0, 0, rows_loaded(k0), tile);
+  // stage the queries: pair p = token (p / G), head (p % G); loads first, then the stores. With ROPE
+  // each thread also loads the other value of each of its rotation pairs, and qv keeps the rotated q.
+  constexpr int QN = PAIRS * HD, QITER = (QN + NT - 1) / NT;
+  float qv[QITER];
+  {
+    float qpair[QITER];
 #pragma unroll
-    for (int it = 0; it < ITER; ++it) {
+    for (int it = 0; it < QITER; ++it) {
       const int i = threadIdx.x + NT * it, p = i / HD, d = i % HD, tt = p / G;
-      qv[it] = i < N && tt < nt ? q[((size_t)(t0 + tt) * H + kvh * G + p % G) * HD + d] * scale : 0.f;
+      const float* row = q + ((size_t)(t0 + tt) * H + kvh * G + p % G) * HD;
+      const bool in = i < QN && tt < nt;
+      qv[it] = in ? row[d] : 0.f;
+      if (ROPE) qpair[it] = in ? row[d < HALF ? d + HALF : d - HALF] : 0.f;
     }
 #pragma unroll
-    for (int it = 0; it < ITER; ++it) {
-      const int i = threadIdx.x + NT * it;
-      if (i < N) sm.q[i / HD][i % HD] = qv[it];
+    for (int it = 0; it < QITER; ++it) {
+      const int i = threadIdx.x + NT * it, d = i % HD, f = d < HALF ? d : d - HALF;
+      if (ROPE) qv[it] = d < HALF ? qv[it] * rope.cs[f] - qpair[it] * rope.sn[f] : qv[it] * rope.cs[f] + qpair[it] * rope.sn[f];
+      if (i < QN) sm.q[i / HD][d] = qv[it] * scale;
     }
+  }
+  // ROPE: the appended row's element threadIdx.x < HD: k rotated (then as the cache holds it) and v
+  float k_new = 0.f, v_new = 0.f;
+  float* k_row = ROPE ? rope.k + ((size_t)t0 * KVH + kvh) * HD : nullptr;
+  if (appends && (int)threadIdx.x < HD) {
+    const int d = threadIdx.x, f = d < HALF ? d : d - HALF;
+    const float x = k_row[d], xp = k_row[d < HALF ? d + HALF : d - HALF];
+    k_new = d < HALF ? x * rope.cs[f] - xp * rope.sn[f] : x * rope.cs[f] + xp * rope.sn[f];
+    v_new = rope.v[((size_t)t0 * KVH + kvh) * HD + d];
   }
   float m[PPW], l[PPW], o[PPW][DPL];
 #pragma unroll
@@ -251,10 +304,20 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
     const int nk = aprc_min(32, k1 - kb);
     if (S && kb != k0) {  // decode: the tile's loads (a split has one or a few tiles)
       aprc_kv_tile_clear<KVH, HD, CE, NT>(tile);
-      aprc_kv_tile_load<KVH, HD, CE, NT>(ck, cv, kvh, kb, 0, nk, tile);
+      aprc_kv_tile_load<KVH, HD, CE, NT>(ck, cv, kvh, kb, 0, rows_loaded(kb), tile);
     }
     aprc_sync();  // the previous tile is done
-    aprc_kv_tile_store<HD, CE, NT>(tile, sm);
+    const bool new_row_here = appends && kb + 32 >= k1;
+    aprc_kv_tile_store<HD, CE, NT>(tile, sm, new_row_here ? j_new : -1);
+    if (new_row_here && (int)threadIdx.x < HD) {  // the appended row: into the tile, the cache and k
+      const int d = threadIdx.x;
+      const size_t at = (size_t)(L - 1) * KVH * HD + (size_t)kvh * HD + d;
+      sm.k[j_new][d] = aprc_cache_rounded<CE>(k_new);
+      sm.v[j_new][d] = aprc_cache_rounded<CE>(v_new);
+      aprc_cache_store<CE>(rope.ck, at, k_new);
+      aprc_cache_store<CE>(rope.cv, at, v_new);
+      k_row[d] = k_new;
+    }
     aprc_sync();  // this tile (and the queries) staged
     if (!S && kb + 32 < k1) {  // prefill: the next tile's loads go out now and arrive while this one is summed
       aprc_kv_tile_clear<KVH, HD, CE, NT>(tile);
@@ -344,6 +407,13 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
   aprc_sync();
   if (!last) return;
   aprc_threadfence();
+  if (ROPE) {  // every block of this kv head has read q: the rotated q goes back in place
+#pragma unroll
+    for (int it = 0; it < QITER; ++it) {
+      const int i = threadIdx.x + NT * it, p = i / HD;
+      if (i < QN) rope.q[((size_t)t0 * H + kvh * G + p % G) * HD + i % HD] = qv[it];
+    }
+  }
   for (int g = warp; g < G; g += W) {  // the last block combines the partials of each head, lane s split s
     const int h = kvh * G + g;
     const float* all = aprc_attn_partial(ws, H, HD, S, T, t, h, 0);

@@ -58,6 +58,10 @@ enum class KernelKind {
   // whole kv groups (grain heads / kv_heads) let the heads that share K and V read them together
   // (on the development machine, decode attention at 2048 positions took 83 us a layer with that
   // grain and 160 us with grain 1).
+  // With rope (CUDA decode only, one token a call: a step that fuse_decode_steps joined), the step
+  // first does the KvAppend with heads (rope_qk_kv_append) of k and v into the same caches, then the
+  // attention of the rotated q.   args: q, cache_k, cache_v, out, k[T,kv_heads*head_dim], v
+  // (q and k rotated in place, as the KvAppend leaves them).
   //
   // KV cache layout (KvAppend and Attention): one K and one V buffer per layer, each
   // [max_seq, kv_heads, head_dim] of cache_dtype (f32 on CPU), position-major: the entry of
@@ -103,7 +107,7 @@ struct KernelSpec {
   int64_t kv_heads = 0;  // KvAppend / Attention
   int64_t head_dim = 0;
   double theta = 1e6;
-  bool rope = false;  // KvAppend: rotate k before appending
+  bool rope = false;  // KvAppend: rotate k before appending; Attention: rotate and append first
   float scale = 0;    // Attention: softmax scale (1/sqrt(head_dim))
   DType cache_dtype = DType::F32;
 

@@ -114,3 +114,26 @@ func.func @qk_in_place(%ids: tensor<1xi32>, %pos: index) -> tensor<1x256xf32> {
   %a = aprc.attention %qr, @kv[%pos] {scale = 0.125 : f64} : tensor<1x256xf32>
   return %a : tensor<1x256xf32>
 }
+
+// -----
+
+// The attention on rope_qk_kv_append's rotated q keeps the append's k and v live (one CUDA decode
+// kernel does both): k [1, 4] and v [2, 4] do not share bytes with the attention's result a [4, 5]
+// (without that, k would take a's 1024).
+aprc.kv_cache @kv {num_kv_heads = 2, head_dim = 64, max_seq = 128}
+// CHECK-LABEL: func.func @qk_append_kv_live_through_attention
+// CHECK-SAME: attributes {aprc.arena_bytes = 3072 : i64, aprc.max_tokens = 1 : i64}
+// CHECK: "test.make"() {aprc.offsets = array<i64: 0>}
+// CHECK: "test.make"() {aprc.offsets = array<i64: 2048>}
+// CHECK: "test.make"() {aprc.offsets = array<i64: 2560>}
+// CHECK: aprc.rope_qk_kv_append {{.*}} {aprc.offsets = array<i64: 0, 2048>
+// CHECK: aprc.attention {{.*}} {aprc.offsets = array<i64: 1024>
+func.func @qk_append_kv_live_through_attention(%ids: tensor<1xi32>, %pos: index) -> tensor<1x256xf32> {
+  %q = "test.make"() : () -> tensor<1x256xf32>
+  %k = "test.make"() : () -> tensor<1x128xf32>
+  %v = "test.make"() : () -> tensor<1x128xf32>
+  %qr, %kr = aprc.rope_qk_kv_append %q, %k, %v, @kv[%pos] {theta = 1.0e6 : f64, result_names = ["q_rope", "k_rope"]} : tensor<1x256xf32>, tensor<1x128xf32>, tensor<1x128xf32>
+  %a = aprc.attention %qr, @kv[%pos] {scale = 0.125 : f64} : tensor<1x256xf32>
+  %s = aprc.silu %a : tensor<1x256xf32>
+  return %s : tensor<1x256xf32>
+}

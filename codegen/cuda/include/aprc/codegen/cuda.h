@@ -35,6 +35,12 @@ std::string kernel_name(const KernelSpec& spec, Variant variant);
 // have at most `max_tokens` tokens. The step's first scalar (if any) is its row count; otherwise T.
 void assign_cuda_launch(Step& step, int64_t max_tokens);
 
+// Joins adjacent steps of a function (after assign_cuda_launch on each) where one kernel can do the
+// work of two: in a decode function (max_tokens 1), rope_qk_kv_append followed by the attention on
+// its q and cache becomes one Attention step with KernelSpec::rope (args q, cache_k, cache_v, out,
+// k, v), which writes every value the two wrote.
+void fuse_decode_steps(Function& f);
+
 // The distinct kernels that the steps name (after assign_cuda_launch).
 std::vector<KernelRef> kernels_of(const std::vector<Function>& functions);
 
