@@ -50,7 +50,7 @@ std::string describe(const KernelSpec& s) {
   if (s.heads) parts.push_back(std::to_string(s.heads) + " heads");
   if (s.kv_heads) parts.push_back(std::to_string(s.kv_heads) + " kv heads");
   if (s.head_dim) parts.push_back("head_dim " + std::to_string(s.head_dim));
-  if (s.rope) parts.push_back("rope");
+  if (s.rope) parts.push_back(s.kind == KernelKind::Attention ? "rope of q and k and kv append first" : "rope");
   if (s.int8_activations) parts.push_back("int8 activations in prefill");
   if (s.fp8_activations) parts.push_back("fp8 activations per token in prefill");
   if (s.cols && s.kind != KernelKind::Linear) parts.push_back(std::to_string(s.cols) + " columns");
