@@ -460,6 +460,8 @@ std::vector<Case> build_cases() {
         Epilogue::SwiGLU}, 2);
   both({"linear runs of R=4 steps, short last step, q6_k", {q6k}, {17011}, 256, false, false}, 2);
   both({"linear runs across weights, norm+bias q4_k/q4_k/q6_k", {q4k, q4k, q6k}, {3583, 709, 708}, 256, true, true}, 2);
+  // 7B's q/k/v rows: the warps split by weight, each warp's rows in one step (3, 3 and 2 rows).
+  both({"linear one step a warp, q/k/v rows of 7B, norm+bias", {q4k, q4k, q6k}, {3584, 512, 512}, 256, true, true}, 2);
   both({"linear runs of R=1, odd rows q8_0 residual", {q80}, {1001}, 96, false, false, Epilogue::Residual}, 2);
   both({"linear runs q5_k+q6_k bias", {q5k, q6k}, {77, 129}, 768, false, true}, 2);
   cs.push_back(attention_case("attention 6/2x64 f32 cache", 6, 2, 64, DType::F32, 45, 3, seed++, 1e-4));
