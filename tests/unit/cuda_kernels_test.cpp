@@ -187,6 +187,29 @@ Case linear_case(const LinearCaseSpec& c, uint64_t seed) {
 }
 
 // kv append (+rope) of k and v, rope of q, attention: a prefill call, then decode calls (graph replay).
+// The rotating kv append (q_heads > 0: aprc.rope_qk_kv_append) and the attention of the cases.
+KernelSpec kv_append_spec(int64_t q_heads, int64_t kvh, int64_t hd, DType cache) {
+  KernelSpec s;
+  s.kind = KernelKind::KvAppend;
+  s.heads = q_heads;
+  s.kv_heads = kvh;
+  s.head_dim = hd;
+  s.rope = true;
+  s.theta = 10000.0;
+  s.cache_dtype = cache;
+  return s;
+}
+KernelSpec attention_spec(int64_t heads, int64_t kvh, int64_t hd, DType cache) {
+  KernelSpec s;
+  s.kind = KernelKind::Attention;
+  s.heads = heads;
+  s.kv_heads = kvh;
+  s.head_dim = hd;
+  s.scale = static_cast<float>(1.0 / std::sqrt(double(hd)));
+  s.cache_dtype = cache;
+  return s;
+}
+
 // With fill_to > 0, a kv-append-only function first fills positions [0, fill_to) in calls of 64, so the
 // decode attention runs with every split in use. With fused_q, the kv append rotates q too (KvAppend
 // with heads: aprc.rope_qk_kv_append) and there is no rope step; with fused_attention too, the decode
@@ -200,30 +223,16 @@ Case attention_case(const std::string& name, int64_t heads, int64_t kvh, int64_t
   cs.kv = {1, kvh, hd, cache};
   cs.context = fill_to + 256;
   const int64_t maxT = 64;
-  KernelSpec kva;
-  kva.kind = KernelKind::KvAppend;
-  kva.kv_heads = kvh;
-  kva.head_dim = hd;
-  kva.rope = true;
-  kva.theta = 10000.0;
-  kva.cache_dtype = cache;
+  const KernelSpec kva = kv_append_spec(0, kvh, hd, cache), kvq = kv_append_spec(heads, kvh, hd, cache);
+  const KernelSpec att = attention_spec(heads, kvh, hd, cache);
   KernelSpec rope;
   rope.kind = KernelKind::Rope;
   rope.heads = heads;
   rope.head_dim = hd;
   rope.theta = 10000.0;
-  KernelSpec att;
-  att.kind = KernelKind::Attention;
-  att.heads = heads;
-  att.kv_heads = kvh;
-  att.head_dim = hd;
-  att.scale = static_cast<float>(1.0 / std::sqrt(double(hd)));
-  att.cache_dtype = cache;
   ArenaPlan ap;
   const int64_t q_off = ap.take(maxT * heads * hd), k_off = ap.take(maxT * kvh * hd), v_off = ap.take(maxT * kvh * hd),
                 o_off = ap.take(maxT * heads * hd);
-  KernelSpec kvq = kva;
-  kvq.heads = heads;
   auto steps = [&](int64_t max_tokens) {
     if (fused_q)
       return std::vector<Step>{
@@ -944,18 +953,7 @@ TEST(CudaCodegen, OtherArchitecturesOnRequest) {
 // may still read them), in prefill functions, and where another step comes between.
 TEST(CudaCodegen, RopeJoinsTheDecodeAttentionWhereTheOutputLeavesKAndV) {
   const int64_t heads = 4, kvh = 2, hd = 64;
-  KernelSpec kva;
-  kva.kind = KernelKind::KvAppend;
-  kva.heads = heads;
-  kva.kv_heads = kvh;
-  kva.head_dim = hd;
-  kva.rope = true;
-  KernelSpec att;
-  att.kind = KernelKind::Attention;
-  att.heads = heads;
-  att.kv_heads = kvh;
-  att.head_dim = hd;
-  att.scale = 0.125f;
+  const KernelSpec kva = kv_append_spec(heads, kvh, hd, DType::F32), att = attention_spec(heads, kvh, hd, DType::F32);
   KernelSpec silu;
   silu.kind = KernelKind::Silu;
   silu.cols = heads * hd;
