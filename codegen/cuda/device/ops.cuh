@@ -68,6 +68,13 @@ APRC_DEV void aprc_rope_rotate(float* v, int i, int half, float c, float s, floa
   v[i + half] = y1;
 }
 
+// Element d of a head row rotated with the angles cs / sn of aprc_rope_angles (the value
+// aprc_rope_rotate gives it), from x = row[d] and its pair's value row[aprc_rope_pair(d, half)].
+APRC_DEV int aprc_rope_pair(int d, int half) { return d < half ? d + half : d - half; }
+APRC_DEV float aprc_rope_element(float x, float pair, int d, int half, const float* cs, const float* sn) {
+  return d < half ? x * cs[d] - pair * sn[d] : x * cs[d - half] + pair * sn[d - half];
+}
+
 template <int HEADS, int HD>
 APRC_DEV void aprc_rope_row(float* row, int p, const double* inv_freq) {
   for (int idx = threadIdx.x; idx < HEADS * HD / 2; idx += blockDim.x) {
@@ -274,12 +281,12 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
       const float* row = q + ((size_t)(t0 + tt) * H + kvh * G + p % G) * HD;
       const bool in = i < QN && tt < nt;
       qv[it] = in ? row[d] : 0.f;
-      if (ROPE) qpair[it] = in ? row[d < HALF ? d + HALF : d - HALF] : 0.f;
+      if (ROPE) qpair[it] = in ? row[aprc_rope_pair(d, HALF)] : 0.f;
     }
 #pragma unroll
     for (int it = 0; it < QITER; ++it) {
-      const int i = threadIdx.x + NT * it, d = i % HD, f = d < HALF ? d : d - HALF;
-      if (ROPE) qv[it] = d < HALF ? qv[it] * rope.cs[f] - qpair[it] * rope.sn[f] : qv[it] * rope.cs[f] + qpair[it] * rope.sn[f];
+      const int i = threadIdx.x + NT * it, d = i % HD;
+      if (ROPE) qv[it] = aprc_rope_element(qv[it], qpair[it], d, HALF, rope.cs, rope.sn);
       if (i < QN) sm.q[i / HD][d] = qv[it] * scale;
     }
   }
@@ -287,9 +294,8 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
   float k_new = 0.f, v_new = 0.f;
   float* k_row = ROPE ? rope.k + ((size_t)t0 * KVH + kvh) * HD : nullptr;
   if (appends && (int)threadIdx.x < HD) {
-    const int d = threadIdx.x, f = d < HALF ? d : d - HALF;
-    const float x = k_row[d], xp = k_row[d < HALF ? d + HALF : d - HALF];
-    k_new = d < HALF ? x * rope.cs[f] - xp * rope.sn[f] : x * rope.cs[f] + xp * rope.sn[f];
+    const int d = threadIdx.x;
+    k_new = aprc_rope_element(k_row[d], k_row[aprc_rope_pair(d, HALF)], d, HALF, rope.cs, rope.sn);
     v_new = rope.v[((size_t)t0 * KVH + kvh) * HD + d];
   }
   float m[PPW], l[PPW], o[PPW][DPL];
