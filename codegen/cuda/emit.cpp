@@ -251,19 +251,20 @@ GemvPlan gemv_plan(const KernelSpec& spec, const LinearShape& s) {
       row_bytes.push_back(static_cast<double>(format_info(spec.weights[i].dtype).block_bytes) /
                           format_info(spec.weights[i].dtype).block_weights);
     std::vector<int64_t> gw(static_cast<size_t>(groups), 1);
-    auto warp_cost = [&](int i) { return static_cast<double>((g.rows[i] + gw[i] - 1) / gw[i]) * row_bytes[i]; };
+    auto warp_rows = [&](int i) { return (g.rows[i] + gw[i] - 1) / gw[i]; };  // the most a warp of weight i has
     for (int64_t w = groups; w < W; ++w) {
       int worst = 0;
       for (int i = 1; i < groups; ++i)
-        if (warp_cost(i) > warp_cost(worst)) worst = i;
+        if (static_cast<double>(warp_rows(i)) * row_bytes[i] > static_cast<double>(warp_rows(worst)) * row_bytes[worst])
+          worst = i;
       ++gw[static_cast<size_t>(worst)];
     }
     int64_t most = 0;
-    for (int i = 0; i < groups; ++i) most = std::max(most, (g.rows[i] + gw[i] - 1) / gw[i]);
+    for (int i = 0; i < groups; ++i) most = std::max(most, warp_rows(i));
     if (most <= 4) {
       g.group_warps = gw;
       for (int i = 0; i < groups; ++i) {
-        g.group_R.push_back(static_cast<int>((g.rows[i] + gw[i] - 1) / gw[i]));
+        g.group_R.push_back(static_cast<int>(warp_rows(i)));
         g.group_U.push_back(g.group_R.back() >= 3 ? 1 : g.U);
       }
     }
@@ -306,14 +307,16 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
     b << "    else rb = re = " << g.total_rows << ";\n  }\n";
   }
   b << adapters_init(spec, s);
+  // R and U of weight i's steps in the kernel's source: its own when the warps split by weight
+  auto step_R = [&](int i) { return g.group_R.empty() ? std::string("R") : num(g.group_R[static_cast<size_t>(i)]); };
+  auto step_U = [&](int i) { return g.group_U.empty() ? std::string("U") : num(g.group_U[static_cast<size_t>(i)]); };
   {  // L2 prefetch of this warp's first rows: weights only, so it may run before the previous kernel ends
     int64_t base = 0;
     b << "  if (lane == 0) {\n";
     for (int i = 0; i < groups; ++i) {
       b << "    {\n"
-        << "      const int lo = aprc_max(rb, " << base << "), hi = aprc_min(aprc_min(re, rb + "
-        << (g.group_R.empty() ? "R" : num(g.group_R[static_cast<size_t>(i)])) << "), " << base + g.rows[i]
-        << ");\n"
+        << "      const int lo = aprc_max(rb, " << base << "), hi = aprc_min(aprc_min(re, rb + " << step_R(i) << "), "
+        << base + g.rows[i] << ");\n"
         << "      if (lo < hi) {\n"
         << "        W" << i << ".prefetch(lo - " << base << ", hi - lo);\n";
       if (s.swiglu) b << "        W1.prefetch(lo - " << base << ", hi - lo);\n";
@@ -338,9 +341,7 @@ Kernel emit_linear_gemv(const KernelSpec& spec, const std::string& name) {
   for (int i = 0; i < groups; ++i) {
     const std::string Ti = s.types[i], Wi = "W" + num(i);
     const std::string M = s.swiglu ? "2" : "1";
-    const bool grouped = !g.group_R.empty();
-    const std::string R = grouped ? num(g.group_R[static_cast<size_t>(i)]) : "R";
-    const std::string U = grouped ? num(g.group_U[static_cast<size_t>(i)]) : "U";
+    const std::string R = step_R(i), U = step_U(i);
     b << "    {  // rows of weight " << i << "\n"
       << "      const int lo = aprc_max(rb, " << base << ") - " << base << ", hi = aprc_min(re, " << base + g.rows[i]
       << ") - " << base << ";\n"
