@@ -7,8 +7,9 @@
 // rope_kv_append always, which requires the operand to die there; a residual epilogue when the
 // residual dies there. The k and v that a rope_qk_kv_append appends stay live up to the attention
 // that reads its rotated q: the CUDA target runs the two in one decode kernel (fuse_decode_steps),
-// whose blocks write the attention's result while others may still read k and v. Packing is greedy by size: larger buffers first, each into the smallest
-// 64-byte-aligned gap left by the buffers live at the same time, else above them all.
+// whose blocks write the attention's result while others may still read k and v. Packing is greedy
+// by size: larger buffers first, each into the smallest 64-byte-aligned gap left by the buffers live
+// at the same time, else above them all.
 #include <algorithm>
 #include <limits>
 

@@ -134,15 +134,17 @@ StepCost step_cost(const Step& step, const PlanManifest& m, int64_t T, int64_t p
       break;
     case KernelKind::Attention: {
       // Every cached position up to the last token's, read once; each token attends to pos + t + 1.
-      // With rope, the q rotation (read, rotated, written back) and the append of k and v come first.
       c.cache_bytes = 2 * (static_cast<double>(pos) + rows) * kv * cache_elem;
       c.activation_bytes = 2 * rows * q * f32;
       const double keys = rows * static_cast<double>(pos) + rows * (rows + 1) / 2;
       c.flops = 4 * q * keys;
-      if (s.rope) {
-        c.activation_bytes += 3 * rows * kv * f32 + 2 * rows * q * f32;
-        c.cache_bytes += 2 * rows * kv * cache_elem;
-        c.flops += 3 * rows * (kv + q);
+      if (s.rope) {  // the rope_qk_kv_append it does first (fuse_decode_steps)
+        Step append = step;
+        append.spec.kind = KernelKind::KvAppend;
+        const StepCost a = step_cost(append, m, T, pos);
+        c.cache_bytes += a.cache_bytes;
+        c.activation_bytes += a.activation_bytes;
+        c.flops += a.flops;
       }
       break;
     }
