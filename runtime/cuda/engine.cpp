@@ -230,7 +230,7 @@ void Engine::execute(PreparedFunction& f, const std::string& name, int64_t T, in
   }
 }
 
-bool Engine::decode_greedy(const std::string& name, int32_t first, int64_t pos, std::span<int32_t> out) {
+bool Engine::samples_greedy() {
   if (!greedy_looked_up_) {
     greedy_looked_up_ = true;
     try {
@@ -238,12 +238,13 @@ bool Engine::decode_greedy(const std::string& name, int32_t first, int64_t pos, 
     } catch (const Error&) {
       greedy_kernel_ = nullptr;  // a module from before the sampler
     }
-    if (greedy_kernel_) {
-      greedy_scalars_ = alloc(16, "greedy sampler scalars");
-      greedy_ws_ = alloc(kGreedyWorkspaceBytes, "greedy sampler workspace");
-    }
+    if (greedy_kernel_) greedy_scalars_ = alloc(16, "greedy sampler scalars");
   }
-  if (!greedy_kernel_ || options_.vocab >= (int64_t(1) << 24)) return false;
+  return greedy_kernel_ && options_.vocab < (int64_t(1) << 24);
+}
+
+bool Engine::decode_greedy(const std::string& name, int32_t first, int64_t pos, std::span<int32_t> out) {
+  if (!samples_greedy()) return false;
   const int64_t n = static_cast<int64_t>(out.size());
   if (n == 0) return true;
   PreparedFunction& f = prepare_call(name, std::span<const int32_t>(&first, 1), pos);
@@ -251,9 +252,10 @@ bool Engine::decode_greedy(const std::string& name, int32_t first, int64_t pos, 
   if (pos + n > options_.context)
     throw_bad_input("cuda: the context is full: positions " + std::to_string(pos) + ".." + std::to_string(pos + n - 1) +
                     " do not fit a context of " + std::to_string(options_.context));
-  if (n > greedy_capacity_) {
+  if (n > greedy_capacity_) {  // the workspace, then the tokens: one download brings the NaN words and the tokens
     greedy_capacity_ = std::max<int64_t>(n, std::max<int64_t>(256, 2 * greedy_capacity_));
-    greedy_out_ = alloc(static_cast<uint64_t>(greedy_capacity_) * 4, "greedy tokens");
+    greedy_ws_ = alloc(kGreedyWorkspaceBytes + static_cast<uint64_t>(greedy_capacity_) * 4, "greedy sampler workspace and tokens");
+    greedy_out_ = greedy_ws_ + kGreedyWorkspaceBytes;
   }
   const int64_t scalars[2] = {options_.vocab, static_cast<int64_t>(f.steps.size())};
   device_->upload(greedy_scalars_, scalars, sizeof scalars);
@@ -269,12 +271,13 @@ bool Engine::decode_greedy(const std::string& name, int32_t first, int64_t pos, 
     execute(f, name, 1, pos + i);  // reads ids_ and the positions the sampler left
     device_->launch(greedy_kernel_, shape, params, what);
   }
-  device_->download(out.data(), greedy_out_, static_cast<uint64_t>(n) * 4);
-  int32_t nan[2];  // aprc_greedy_ws: nan_blocks, first_nan
-  device_->download(nan, greedy_ws_ + kGreedyNanOffset, sizeof nan);
-  if (nan[1] != 0)  // as the host sampler, which refuses NaN logits
-    throw_internal("cuda: the logits of position " + std::to_string(pos + nan[1] - 1) + " hold NaN (" + name +
+  std::vector<int32_t> words(static_cast<size_t>(2 + n));  // aprc_greedy_ws's nan_blocks, first_nan, then the tokens
+  static_assert(kGreedyWorkspaceBytes == kGreedyNanOffset + 8, "the tokens follow the NaN words");
+  device_->download(words.data(), greedy_ws_ + kGreedyNanOffset, words.size() * 4);
+  if (words[1] != 0)  // as the host sampler, which refuses NaN logits
+    throw_internal("cuda: the logits of position " + std::to_string(pos + words[1] - 1) + " hold NaN (" + name +
                    "); the greedy token picked from them is not meaningful");
+  std::copy(words.begin() + 2, words.end(), out.begin());
   return true;
 }
 

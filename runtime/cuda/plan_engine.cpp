@@ -71,6 +71,8 @@ class CudaPlanEngine final : public aprc::Engine {
   bool decode_greedy(const Function& fn, int32_t first, int64_t pos, std::span<int32_t> out) override {
     return !observer_ && engine_->decode_greedy(fn.name, first, pos, out);
   }
+  // Runs of 8: the host round trip of a run spread over 8 tokens, at most 7 decoded past a stop token.
+  int64_t greedy_run() override { return !observer_ && engine_->samples_greedy() ? 8 : 1; }
 
   void set_step_observer(StepObserver* observer) override { observer_ = observer; }
 

@@ -826,6 +826,7 @@ TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
   // it) picks the tokens that run() and an argmax here pick from the same position.
   const int32_t first = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   std::vector<int32_t> on_device(6, -1);
+  EXPECT_EQ(engine->greedy_run(), 8) << "the engine picks greedy tokens itself: runs of them save round trips";
   ASSERT_TRUE(engine->decode_greedy(*t.function("decode"), first, 10, on_device));
   int32_t next = first;
   for (int i = 0; i < 6; ++i) {
@@ -860,6 +861,7 @@ TEST_P(CudaModelTest, StepObserverSeesEveryStep) {
   } rec;
   rec.hidden = m.cfg.hidden;
   engine->set_step_observer(&rec);
+  EXPECT_EQ(engine->greedy_run(), 1) << "an observed engine decodes step by step";
   const PlanTarget& t = *plan->target("cuda");
   const int32_t id = 321;
   std::vector<float> logits(static_cast<size_t>(m.cfg.vocab));

@@ -91,6 +91,10 @@ class Engine {
   // default); the cuda engine picks the tokens on the GPU, so no logits cross to the host and the
   // calls follow one another without waiting for it. Same preconditions as run().
   virtual bool decode_greedy(const Function& fn, int32_t first, int64_t pos, std::span<int32_t> out) { return false; }
+  // How many greedy tokens a caller should ask decode_greedy for at once: 1 where decode_greedy
+  // returns false (asking ahead would only decode tokens past a stop for nothing), more where the
+  // engine picks them itself and a longer run saves host round trips.
+  virtual int64_t greedy_run() { return 1; }
 
   // Calls `observer` after each step of every later run (nullptr: none, the default). The observer
   // must outlive its use; with one set, the cuda engine launches the steps one by one and waits

@@ -42,7 +42,7 @@ class LanguageModel {
   // How many greedy tokens a caller should ask decode_greedy for at once: 1 where each costs a decode()
   // (no gain in asking ahead: tokens past a stop would be decoded for nothing; generate() then keeps to
   // decode() and its sampler); more where the model picks them itself and a longer run saves host round
-  // trips (a Session on the cuda engine).
+  // trips (a Session asks its engine: Engine::greedy_run).
   virtual int64_t greedy_run() const { return 1; }
 };
 
@@ -68,7 +68,7 @@ class Session : public LanguageModel {
   const Function& decode_function() const { return decode_ ? *decode_ : prefill_last_ ? *prefill_last_ : *prefill_; }
 
   void decode_greedy(int32_t first, std::span<int32_t> out) override;
-  int64_t greedy_run() const override { return engine_->kind() == "cuda" ? 8 : 1; }
+  int64_t greedy_run() const override { return engine_->greedy_run(); }
 
   // Feeds `ids` and returns the logits of every one of them, [ids.size()][vocab_size].
   std::vector<float> prefill_all(std::span<const int32_t> ids);

@@ -54,6 +54,9 @@ class Engine {
   // logits download and no host work between them. False (nothing run) when the module has no sampler
   // (a plan compiled before it) or the vocabulary is too large for it.
   bool decode_greedy(const std::string& name, int32_t first, int64_t pos, std::span<int32_t> out);
+  // Whether decode_greedy picks the tokens on the GPU (the module has the sampler, and the vocabulary
+  // fits its 24-bit candidates); else it returns false and the caller decodes and picks them.
+  bool samples_greedy();
 
   // Launches each step of `name` alone between two timer events (no graph) and returns the seconds
   // each took, averaged over `reps` calls (profiling; the calls change the KV cache at pos).
@@ -115,7 +118,7 @@ class Engine {
   bool use_graphs_ = true;
   void* greedy_kernel_ = nullptr;  // the module's sampler (decode_greedy), looked up once
   bool greedy_looked_up_ = false;
-  DevPtr greedy_out_ = 0, greedy_scalars_ = 0, greedy_ws_ = 0;
+  DevPtr greedy_out_ = 0, greedy_scalars_ = 0, greedy_ws_ = 0;  // greedy_out_ follows the workspace
   int64_t greedy_capacity_ = 0;  // tokens greedy_out_ holds
 };
 
