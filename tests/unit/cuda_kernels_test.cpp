@@ -495,6 +495,8 @@ std::vector<Case> build_cases() {
   cs.push_back(attention_case("rope_attention 3/3x40 bf16", 3, 3, 40, DType::BF16, 37, 2, seed++, 1e-4, 0, true, true));
   cs.push_back(attention_case("rope_attention 7/1x64 f16 new row in a second tile", 7, 1, 64, DType::F16, 7, 3, seed++, 1e-4, 1078, true, true));
   cs.push_back(attention_case("rope_attention 28/4x128 f32 at 530", 28, 4, 128, DType::F32, 5, 3, seed++, 1e-4, 525, true, true));
+  // a head wider than the block's 256 threads: each thread appends two elements of the new row
+  cs.push_back(attention_case("rope_attention 2/1x384 f32", 2, 1, 384, DType::F32, 9, 2, seed++, 1e-4, 40, true, true));
   cs.push_back(rms_norm_case(777, DType::F16, seed++));
   cs.push_back(rms_norm_case(96, DType::F32, seed++));
   cs.push_back(embedding_case(DType::Q4_K, L::CudaQ4K, 1000, 512, seed++));

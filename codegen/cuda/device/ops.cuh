@@ -290,13 +290,18 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
       if (i < QN) sm.q[i / HD][d] = qv[it] * scale;
     }
   }
-  // ROPE: the appended row's element threadIdx.x < HD: k rotated (then as the cache holds it) and v
-  float k_new = 0.f, v_new = 0.f;
+  // ROPE: the appended row's elements d = threadIdx.x + NT * e: k rotated and v
+  constexpr int NEW = (HD + NT - 1) / NT;
+  float k_new[NEW], v_new[NEW];
   float* k_row = ROPE ? rope.k + ((size_t)t0 * KVH + kvh) * HD : nullptr;
-  if (appends && (int)threadIdx.x < HD) {
-    const int d = threadIdx.x;
-    k_new = aprc_rope_element(k_row[d], k_row[aprc_rope_pair(d, HALF)], d, HALF, rope.cs, rope.sn);
-    v_new = rope.v[((size_t)t0 * KVH + kvh) * HD + d];
+#pragma unroll
+  for (int e = 0; e < NEW; ++e) {
+    const int d = threadIdx.x + NT * e;
+    k_new[e] = v_new[e] = 0.f;
+    if (appends && d < HD) {
+      k_new[e] = aprc_rope_element(k_row[d], k_row[aprc_rope_pair(d, HALF)], d, HALF, rope.cs, rope.sn);
+      v_new[e] = rope.v[((size_t)t0 * KVH + kvh) * HD + d];
+    }
   }
   float m[PPW], l[PPW], o[PPW][DPL];
 #pragma unroll
@@ -315,14 +320,18 @@ APRC_DEV void aprc_attention(const float* q, const void* ck, const void* cv, flo
     aprc_sync();  // the previous tile is done
     const bool new_row_here = appends && kb + 32 >= k1;
     aprc_kv_tile_store<HD, CE, NT>(tile, sm, new_row_here ? j_new : -1);
-    if (new_row_here && (int)threadIdx.x < HD) {  // the appended row: into the tile, the cache and k
-      const int d = threadIdx.x;
-      const size_t at = (size_t)(L - 1) * KVH * HD + (size_t)kvh * HD + d;
-      sm.k[j_new][d] = aprc_cache_rounded<CE>(k_new);
-      sm.v[j_new][d] = aprc_cache_rounded<CE>(v_new);
-      aprc_cache_store<CE>(rope.ck, at, k_new);
-      aprc_cache_store<CE>(rope.cv, at, v_new);
-      k_row[d] = k_new;
+    if (new_row_here) {  // the appended row: into the tile (as the cache holds it), the cache and k
+#pragma unroll
+      for (int e = 0; e < NEW; ++e) {
+        const int d = threadIdx.x + NT * e;
+        if (d >= HD) break;
+        const size_t at = (size_t)(L - 1) * KVH * HD + (size_t)kvh * HD + d;
+        sm.k[j_new][d] = aprc_cache_rounded<CE>(k_new[e]);
+        sm.v[j_new][d] = aprc_cache_rounded<CE>(v_new[e]);
+        aprc_cache_store<CE>(rope.ck, at, k_new[e]);
+        aprc_cache_store<CE>(rope.cv, at, v_new[e]);
+        k_row[d] = k_new[e];
+      }
     }
     aprc_sync();  // this tile (and the queries) staged
     if (!S && kb + 32 < k1) {  // prefill: the next tile's loads go out now and arrive while this one is summed
