@@ -5,6 +5,7 @@
 // naming the file when it cannot stand in for the kernel.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -156,6 +157,31 @@ TEST_F(CudaPlanFixture, KernelTableHasSpillsOfEveryCubinKernel) {
   EXPECT_GE(without_frame, t->kernels.size() / 2);
   EXPECT_GT(norms, 0u);
   EXPECT_GT(tiles, 0u);
+}
+
+// The cuda plan's decode function rotates q and k and appends k and v inside each layer's attention
+// (fuse_decode_steps, which refuses where the attention's output would share bytes with k or v:
+// aprc-plan-memory keeps them apart): no KvAppend step is left in decode, each attention step carries
+// the rope and the ops of both; prefill keeps its rope_qk_kv_append kernel.
+TEST_F(CudaPlanFixture, DecodeRotatesAndAppendsInsideTheAttention) {
+  const auto p = Plan::open(plan->path.string());
+  const PlanTarget* t = p->target("cuda");
+  ASSERT_NE(t->function("decode"), nullptr);
+  int64_t attentions = 0;
+  for (const Step& s : t->function("decode")->steps) {
+    EXPECT_NE(s.spec.kind, KernelKind::KvAppend) << s.kernel;
+    if (s.spec.kind != KernelKind::Attention) continue;
+    ++attentions;
+    EXPECT_TRUE(s.spec.rope) << s.kernel;
+    EXPECT_EQ(s.kernel.rfind("rope_attention_", 0), 0u) << s.kernel;
+    for (const std::string op : {".attn.q_rope", ".attn.k_rope", ".attn.kv_append", ".attn.attention"})
+      EXPECT_TRUE(std::any_of(s.ops.begin(), s.ops.end(), [&](const std::string& o) { return o.ends_with(op); }))
+          << s.kernel << " lacks " << op;
+  }
+  EXPECT_EQ(attentions, model->config.num_layers);
+  bool prefill_appends = false;
+  for (const Step& s : t->function("prefill")->steps) prefill_appends |= s.spec.kind == KernelKind::KvAppend && s.spec.heads > 0;
+  EXPECT_TRUE(prefill_appends);
 }
 
 // The rope kernel of the test model's layers (the one KvAppend kernel: it rotates q and k and appends
