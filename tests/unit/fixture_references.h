@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "aprc/argmax.h"
+
 namespace aprc::testing {
 
 // APRC_FIXTURES, else ../shared/fixtures.
@@ -64,11 +66,7 @@ inline double max_abs(const float* row, int64_t n) {
   return m;
 }
 
-inline int32_t argmax(const float* row, int64_t n) {
-  int32_t best = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (row[i] > row[best]) best = static_cast<int32_t>(i);
-  return best;
-}
+// The runtime's greedy rule (aprc/argmax.h), as a token id.
+inline int32_t argmax(const float* row, int64_t n) { return static_cast<int32_t>(first_argmax(row, n)); }
 
 }  // namespace aprc::testing

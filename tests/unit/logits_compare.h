@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <span>
 
+#include "aprc/argmax.h"
+
 namespace aprc::testing {
 
 // The largest |a - b| over a row, relative to the row's largest |b|; NaN gives infinity.
@@ -19,8 +21,7 @@ inline double row_error(const float* got, const float* want, int64_t n) {
   return diff / scale;
 }
 
-inline int32_t argmax(std::span<const float> row) {
-  return static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
-}
+// The runtime's greedy rule (aprc/argmax.h).
+inline int32_t argmax(std::span<const float> row) { return first_argmax(row); }
 
 }  // namespace aprc::testing
