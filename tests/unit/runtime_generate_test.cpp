@@ -148,9 +148,7 @@ TEST(Generate, StopsCleanlyWhenInterrupted) {
   EXPECT_EQ(r.text(), "abc");
 }
 
-// A model that picks greedy tokens in runs (greedy_run > 1, as a Session on the cuda engine): the same
-// text, stop reason and limits as token by token, with runs that end before, at and after a stop token,
-// the token limit and the context's end.
+// Logits holding a NaN stop generation whether the sampler picks the token or decode_greedy does.
 TEST(Generate, NaNLogitsStopGreedyRunsAsTheyStopTheSampler) {
   for (int64_t run_length : {1, 3}) {  // 1: decode() and the sampler; 3: decode_greedy
     SCOPED_TRACE(run_length);
@@ -164,6 +162,9 @@ TEST(Generate, NaNLogitsStopGreedyRunsAsTheyStopTheSampler) {
   }
 }
 
+// A model that picks greedy tokens in runs (greedy_run > 1, as a Session on the cuda engine): the same
+// text, stop reason and limits as token by token, with runs that end before, at and after a stop token,
+// the token limit and the context's end.
 TEST(Generate, GreedyRunsGiveTheSameTextAsTokenByToken) {
   struct Case {
     std::string script;

@@ -36,8 +36,9 @@ class LanguageModel {
   virtual std::span<const float> decode(int32_t id) { return prefill(std::span<const int32_t>(&id, 1)); }
   // Greedy decoding: feeds `first`, then each token it picks (the argmax of the logits, the first of
   // equal ones), out.size() tokens; out[i] is the token after the i-th fed (the last is picked, not fed).
-  // Logits holding a NaN are an error here as in the Sampler. This runs decode() and an argmax here; a Session on the cuda engine picks the
-  // tokens on the GPU and runs the steps back to back (Engine::decode_greedy). The same tokens either way.
+  // Logits holding a NaN are an error here as in the Sampler. This runs decode() and an argmax here; a
+  // Session on the cuda engine picks the tokens on the GPU and runs the steps back to back
+  // (Engine::decode_greedy). The same tokens either way.
   virtual void decode_greedy(int32_t first, std::span<int32_t> out);
   // How many greedy tokens a caller should ask decode_greedy for at once: 1 where each costs a decode()
   // (no gain in asking ahead: tokens past a stop would be decoded for nothing; generate() then keeps to
