@@ -22,8 +22,17 @@ namespace {
 
 using namespace aprc::ir;
 
-// The groups of linear weights that `ops=` selects, as bits.
-enum Group : unsigned { kAttnQkv = 1, kAttnProj = 2, kMlp = 4, kLogits = 8, kOther = 16, kAll = 31 };
+// The groups of linear weights that `ops=` selects, as bits. `layers` (the default) is every product
+// inside the decoder layers; the output projection is left out unless asked for (Passes.td says why).
+enum Group : unsigned {
+  kAttnQkv = 1,
+  kAttnProj = 2,
+  kMlp = 4,
+  kLogits = 8,
+  kOther = 16,
+  kLayers = kAttnQkv | kAttnProj | kMlp,
+  kAll = 31
+};
 
 // The group of a weight read as a matrix, by its symbol (docs/design.md names weights after the op
 // that reads them: layers.N.attn.q_proj.weight, layers.N.mlp.down_proj.weight, logits.weight, ...).
@@ -61,14 +70,16 @@ struct CastFp8 : impl::CastFp8Base<CastFp8> {
   using CastFp8Base::CastFp8Base;
 
   mlir::LogicalResult initialize(mlir::MLIRContext* context) override {
-    groups_ = ops.empty() ? unsigned{kAll} : 0u;
+    groups_ = ops.empty() ? unsigned{kLayers} : 0u;
     for (const std::string& name : ops) {
-      static const std::pair<const char*, unsigned> kNames[] = {
-          {"attn_qkv", kAttnQkv}, {"attn_proj", kAttnProj}, {"mlp", kMlp}, {"logits", kLogits}, {"all", kAll}};
+      static const std::pair<const char*, unsigned> kNames[] = {{"attn_qkv", kAttnQkv}, {"attn_proj", kAttnProj},
+                                                                {"mlp", kMlp},           {"logits", kLogits},
+                                                                {"layers", kLayers},     {"all", kAll}};
       const auto* it = llvm::find_if(kNames, [&](const auto& n) { return name == n.first; });
       if (it == std::end(kNames))
         return mlir::emitError(mlir::UnknownLoc::get(context))
-               << "aprc-cast-fp8: unknown group '" << name << "' in ops= (groups: attn_qkv, attn_proj, mlp, logits, all)";
+               << "aprc-cast-fp8: unknown group '" << name
+               << "' in ops= (groups: attn_qkv, attn_proj, mlp, logits, layers, all)";
       groups_ |= it->second;
     }
     return mlir::success();
@@ -98,7 +109,7 @@ struct CastFp8 : impl::CastFp8Base<CastFp8> {
   }
 
  private:
-  unsigned groups_ = kAll;
+  unsigned groups_ = kLayers;
 };
 
 struct DequantizeWeights : impl::DequantizeWeightsBase<DequantizeWeights> {

@@ -3,7 +3,7 @@
 //
 //   aprc_cuda_bench --write-module FILE [--model M] [--prompt-len P] [--weights fp8]   compile the kernels here (NVRTC)
 //   aprc_cuda_bench --module FILE [--model M] [--prompt-len P] [--gen G] [--weights fp8] [--json]   run on a GPU
-// --weights fp8: every linear weight fp8e4m3 per channel, prefill on the FP8 tensor cores (synthetic.h).
+// --weights fp8: the layers' linear weights fp8e4m3 per channel, prefill on the FP8 tensor cores (synthetic.h).
 //
 // Decode is timed end to end per token (ids and scalar upload, graph replay, logits download), in three
 // launch modes: graph with programmatic dependent launch (the default), graph without it, and plain

@@ -105,7 +105,8 @@ Model build(const Config& cfg, int64_t prefill_tokens, uint64_t seed, bool gener
     L.push_back(y);
   }
   const int64_t final_norm = b.vec("final_norm", H);
-  const int64_t output = cfg.tied ? embd : b.add("output", linear_type(DType::Q6_K, H), cfg.vocab, H);
+  // The output projection keeps its Q6_K under fp8 too, as aprc-cast-fp8's default groups do.
+  const int64_t output = cfg.tied ? embd : b.add("output", q4km_type(DType::Q6_K, H), cfg.vocab, H);
   m.kv = {cfg.layers, cfg.kv_heads, cfg.head_dim, DType::F32};
 
   for (size_t i = 0; i < m.weights.size(); ++i)

@@ -19,9 +19,10 @@ struct Config {
   int64_t hidden = 0, intermediate = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
   double theta = 1e6, eps = 1e-6;
   bool tied = false;
-  // Every linear weight fp8e4m3 with per-channel scales (what aprc-cast-fp8 gives; a tied output
-  // stays the embedding's Q4_K), and the prefill's linears with per-token fp8 activations on the FP8
-  // tensor cores (fp8.cuh). Decode reads the fp8 weights with f32 activations.
+  // Every linear weight of the layers fp8e4m3 with per-channel scales (what aprc-cast-fp8 gives by
+  // default; the output projection keeps its Q6_K, a tied one the embedding's Q4_K), and the
+  // prefill's linears with per-token fp8 activations on the FP8 tensor cores (fp8.cuh). Decode reads
+  // the fp8 weights with f32 activations.
   bool fp8 = false;
 };
 

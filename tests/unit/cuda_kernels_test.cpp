@@ -620,8 +620,8 @@ INSTANTIATE_TEST_SUITE_P(Kernels, CudaKernelTest,
                          case_label);
 
 // A double-precision forward pass of the synthetic model, from its dequantized weights. For an fp8
-// model, a prefill (more than one token) quantizes every product's input per token to e4m3 first, as
-// its kernels do.
+// model, a prefill (more than one token) quantizes the input of every product of fp8 weights per
+// token to e4m3 first, as its kernels do.
 class ReferenceModel {
  public:
   explicit ReferenceModel(const synthetic::Model& m) : m_(m), c_(m.cfg) {
@@ -666,8 +666,10 @@ class ReferenceModel {
     }
     pos_ += T;
     const std::vector<float> last(x.end() - H, x.end());
-    return matmul(ref_rms_norm(last, 1, H, w("final_norm"), c_.eps), 1, H, w(c_.tied ? "token_embd" : "output"), c_.vocab,
-                  nullptr);
+    // Only a product of fp8 weights quantizes its input (the output projection keeps its encoding).
+    const std::string output = c_.tied ? "token_embd" : "output";
+    fp8_act_ = fp8_act_ && m_.weights[index_.at(output)].dtype == DType::FP8_E4M3;
+    return matmul(ref_rms_norm(last, 1, H, w("final_norm"), c_.eps), 1, H, w(output), c_.vocab, nullptr);
   }
 
  private:

@@ -1,8 +1,9 @@
 // The accuracy of fp8 weights (issue 6), through the reference interpreter:
-//   - the GGUF fixture with every linear weight cast to fp8 per channel: at every position of every
-//     prompt, the largest logit error relative to the largest |logit| (against the f32-dequantized
-//     weights, and against ggml's f32 top-16 logits), top-1 agreement with ggml; per-channel no
-//     worse than per-tensor (fp8_fixture_bounds.h: the bounds and the measured figures);
+//   - the GGUF fixture compiled as `--weights fp8` does (every linear weight of the layers in fp8 per
+//     channel): at every position of every prompt, the largest logit error relative to the largest
+//     |logit| (against the f32-dequantized weights, and against ggml's f32 top-16 logits), top-1
+//     agreement with ggml; per-channel no worse than per-tensor; the output projection in fp8 too
+//     (`--fp8-ops all`) for comparison (fp8_fixture_bounds.h: the bounds and the measured figures);
 //   - a matrix whose rows span five orders of magnitude: per-tensor scaling pushes the small rows
 //     into e4m3's subnormal range, per-channel scaling's error is at least 3 times smaller;
 //   - the accuracy report (aprc verify --report) on a synthetic model.
@@ -58,7 +59,7 @@ FixtureFigures fixture_figures(const Model& model, const std::vector<testing::Fi
 // Issue 6's bounds and why the fixture is held to others: fp8_fixture_bounds.h.
 using testing::kFp8FixtureMaxError, testing::kFp8FixtureMaxTop16Error, testing::kFp8FixtureMinTop1;
 
-TEST(Fp8Accuracy, FixtureWithEveryLinearWeightInFp8) {
+TEST(Fp8Accuracy, FixtureWithTheDefaultFp8Weights) {
   const fs::path path = testing::fixtures() / "qwen2-tiny-q4km.gguf";
   if (!fs::exists(path)) GTEST_SKIP() << "fixture " << path << " is absent (set APRC_FIXTURES)";
   const Model model = load_model(path.string());
@@ -68,13 +69,16 @@ TEST(Fp8Accuracy, FixtureWithEveryLinearWeightInFp8) {
   std::vector<Activation> want;
   for (const auto& ref : refs) want.push_back(verify::prefill_logits(model, verify::kReferencePipeline, ref.ids));
 
-  Fp8Options per_channel, per_tensor, per_token;
+  Fp8Options per_channel, per_tensor, per_token, every_matrix;
   per_tensor.granularity = ScaleGranularity::PerTensor;
   per_token.per_token_activations = true;
+  every_matrix.ops = {"all"};
   const FixtureFigures pc = fixture_figures(model, refs, want, per_channel);
   const FixtureFigures pt = fixture_figures(model, refs, want, per_tensor);
   const FixtureFigures act = fixture_figures(model, refs, want, per_token);
-  for (const auto& [name, f] : {std::pair{"per_channel", pc}, {"per_tensor", pt}, {"per_channel+per-token act", act}})
+  const FixtureFigures all = fixture_figures(model, refs, want, every_matrix);
+  for (const auto& [name, f] : {std::pair{"per_channel", pc}, {"per_tensor", pt}, {"per_channel+per-token act", act},
+                                {"per_channel, logits too", all}})
     std::printf("fixture fp8 %-26s: max logit error %.4f (vs f32 weights), %.4f (vs ggml top-16), top-1 %lld/%lld\n",
                 name, f.max_error, f.max_top16_error, static_cast<long long>(f.top1), static_cast<long long>(f.positions));
 
@@ -85,6 +89,8 @@ TEST(Fp8Accuracy, FixtureWithEveryLinearWeightInFp8) {
   EXPECT_GE(static_cast<double>(act.top1), testing::kFp8ActFixtureMinTop1 * static_cast<double>(act.positions));
   EXPECT_LE(pc.max_error, pt.max_error) << "per-channel scaling must be no worse than per-tensor";
   EXPECT_LE(pc.max_top16_error, pt.max_top16_error) << "per-channel scaling must be no worse than per-tensor";
+  EXPECT_LE(all.max_error, testing::kFp8AllFixtureMaxError);
+  EXPECT_GE(static_cast<double>(all.top1), testing::kFp8AllFixtureMinTop1 * static_cast<double>(all.positions));
 }
 
 // A [rows, cols] matrix whose row r has magnitude 10^(-5 r / (rows - 1)): five orders of magnitude.

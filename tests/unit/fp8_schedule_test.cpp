@@ -15,7 +15,7 @@ TEST(Fp8Schedule, PrefillLinearStepsCarryFp8Activations) {
   const auto m = testing::make_test_model(testing::TestModelSpec{});
   ir::Module lowered = ir::build_module(m->model);
   passes::run_pipeline(lowered,
-                       "aprc-optimize,aprc-cast-fp8{per-token-activations=1},aprc-repack-weights{target=cpu},"
+                       "aprc-optimize,aprc-cast-fp8{ops=all per-token-activations=1},aprc-repack-weights{target=cpu},"
                        "func.func(aprc-plan-memory{max-tokens=8})");
   const std::vector<Function> fs = codegen::build_schedules(lowered, {[](const std::string&) { return 0; }, nullptr});
   int checked = 0;

@@ -67,8 +67,9 @@ TEST(CastFp8, CastModuleComputesWhatHandCastWeightsCompute) {
   const std::vector<int32_t> ids = testing::random_token_ids(7, spec.vocab, 11);
 
   const CastCase cases[] = {
-      {"", R"((_proj|lm_head)\.weight$)", ScaleGranularity::PerChannel},
+      {"", R"(_proj\.weight$)", ScaleGranularity::PerChannel},  // layers: the output projection stays
       {"{ops=all granularity=per_tensor}", R"((_proj|lm_head)\.weight$)", ScaleGranularity::PerTensor},
+      {"{ops=logits,layers}", R"((_proj|lm_head)\.weight$)", ScaleGranularity::PerChannel},
       {"{ops=mlp,attn_proj}", R"((mlp\..*|o_proj)\.weight$)", ScaleGranularity::PerChannel},
       {"{ops=attn_qkv}", R"([qkv]_proj\.weight$)", ScaleGranularity::PerChannel},
       {"{ops=logits granularity=per_tensor}", R"(lm_head\.weight$)", ScaleGranularity::PerTensor},
@@ -167,7 +168,7 @@ TEST(CastFp8, PerTokenActivationsQuantizeEachRowBeforeTheProduct) {
   spec.gate = DType::Q8_0, spec.up = DType::Q8_0, spec.down = DType::Q8_0, spec.lm_head = DType::Q8_0;
   const auto m = testing::make_test_model(spec);
   const std::vector<int32_t> ids = testing::random_token_ids(9, spec.vocab, 5);
-  const ir::Module cast = cast_module(m->model, "{per-token-activations=1}");
+  const ir::Module cast = cast_module(m->model, "{ops=all per-token-activations=1}");
   EXPECT_NE(cast.print(false).find("aprc.fp8_per_token_activations"), std::string::npos);
 
   // Every product of a prefill: its recorded output against the brute-force product of its
@@ -196,7 +197,7 @@ TEST(CastFp8, PerTokenActivationsQuantizeEachRowBeforeTheProduct) {
 
   // Decode keeps f32 activations: it equals the module cast without per-token scaling; the
   // prefill does not.
-  const ir::Module weights_only = cast_module(m->model, "");
+  const ir::Module weights_only = cast_module(m->model, "{ops=all}");
   const ModelWeights weights(m->model);
   Interpreter a(cast, weights), b(weights_only, weights);
   const std::vector<int32_t> one{ids[0]};

@@ -53,7 +53,8 @@ constexpr const char* kUsage =
     "f32-dequantized weights (reference interpreter): per position, max |logit - reference| / max\n"
     "|reference logit|, and top-1 agreement; each computed by the interpreter and by a plan compiled\n"
     "for the CPU (aprc compile --target cpu [--weights fp8 ...], in a temporary directory).\n"
-    "  --fp8-ops GROUPS   which linear weights are cast: attn_qkv, attn_proj, mlp, logits, all (default)\n"
+    "  --fp8-ops GROUPS   which linear weights are cast: attn_qkv, attn_proj, mlp, logits; layers (the\n"
+    "                     default: all but logits) or all\n"
     "  --fp8-scales S     per-channel (one scale per output row, the default) or per-tensor\n"
     "  --fp8-activations per-token  prefill activations quantized per token to e4m3 too\n"
     "  --no-plans         the interpreter's rows only (no compile)\n";

@@ -1,5 +1,7 @@
 #include "fp8_options.h"
 
+#include <set>
+
 #include "aprc/error.h"
 
 namespace aprc {
@@ -22,8 +24,9 @@ Fp8Options Fp8Options::from_args(const cli::Args& args) {
       size_t end = ops->find(',', start);
       if (end == std::string::npos) end = ops->size();
       const std::string group = ops->substr(start, end - start);
-      if (group != "attn_qkv" && group != "attn_proj" && group != "mlp" && group != "logits" && group != "all")
-        throw_bad_input("--fp8-ops: unknown group '" + group + "' (groups: attn_qkv, attn_proj, mlp, logits, all)");
+      static const std::set<std::string> kGroups = {"attn_qkv", "attn_proj", "mlp", "logits", "layers", "all"};
+      if (!kGroups.count(group))
+        throw_bad_input("--fp8-ops: unknown group '" + group + "' (groups: attn_qkv, attn_proj, mlp, logits, layers, all)");
       o.ops.push_back(group);
       start = end + 1;
     }

@@ -1,5 +1,5 @@
 // The fp8 options of the command line, shared by `aprc compile --weights fp8` and `aprc verify
-// --report`: --fp8-ops=mlp,attn_proj (groups of aprc-cast-fp8; all by default), --fp8-scales
+// --report`: --fp8-ops=mlp,attn_proj (groups of aprc-cast-fp8; layers by default), --fp8-scales
 // per-channel|per-tensor, --fp8-activations per-token. MLIR-free: they become a textual pipeline.
 #pragma once
 
@@ -13,7 +13,7 @@ namespace aprc {
 
 struct Fp8Options {
   ScaleGranularity granularity = ScaleGranularity::PerChannel;
-  std::vector<std::string> ops{"all"};  // attn_qkv, attn_proj, mlp, logits, all
+  std::vector<std::string> ops{"layers"};  // attn_qkv, attn_proj, mlp, logits, layers, all
   bool per_token_activations = false;
 
   // The flags' values; a value they do not take is a usage error (BadInput) naming the flag.
@@ -21,7 +21,7 @@ struct Fp8Options {
 
   // aprc-cast-fp8 with these options, as a textual pipeline.
   std::string pipeline() const;
-  // "fp8e4m3 per_channel (all)", plus ", per-token fp8 activations".
+  // "fp8e4m3 per_channel (layers)", plus ", per-token fp8 activations".
   std::string description() const;
 };
 

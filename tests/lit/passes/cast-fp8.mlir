@@ -1,12 +1,14 @@
 // aprc-cast-fp8: the selected groups of matrix weights become fp8e4m3 (row_major, per_channel by
 // default); tables, norms, biases, unselected groups and weights also read as a table keep their
 // types; weight_refs and their users follow; per-token-activations marks the fp8 products of
-// prefill functions only. The output verifies again.
-// RUN: aprc-opt %s --aprc-cast-fp8 | aprc-opt | FileCheck %s --check-prefix=ALL
+// prefill functions only. The default group is `layers`: every product inside the layers, not the
+// output projection nor a matrix of no group. The output verifies again.
+// RUN: aprc-opt %s --aprc-cast-fp8=ops=all | aprc-opt | FileCheck %s --check-prefix=ALL
+// RUN: aprc-opt %s --aprc-cast-fp8 | aprc-opt | FileCheck %s --check-prefix=LAYERS
 // RUN: aprc-opt %s --aprc-cast-fp8="ops=mlp granularity=per_tensor" | FileCheck %s --check-prefix=MLP
 // RUN: aprc-opt %s --aprc-cast-fp8="ops=attn_qkv,logits per-token-activations=1" | aprc-opt | FileCheck %s --check-prefix=ACT
 // RUN: not aprc-opt %s --aprc-cast-fp8="ops=mlp,attention" 2>&1 | FileCheck %s --check-prefix=BAD
-// BAD: aprc-cast-fp8: unknown group 'attention' in ops= (groups: attn_qkv, attn_proj, mlp, logits, all)
+// BAD: aprc-cast-fp8: unknown group 'attention' in ops= (groups: attn_qkv, attn_proj, mlp, logits, layers, all)
 
 module {
   // ALL: aprc.weight @embed.weight : !aprc.weight<q4_k, [1000, 256]>
@@ -15,26 +17,31 @@ module {
   // ALL: aprc.weight @layers.0.attn_norm.weight : !aprc.weight<f32, [256]>
   aprc.weight @layers.0.attn_norm.weight : !aprc.weight<f32, [256]> {source = "n"}
   // ALL: aprc.weight @layers.0.attn.q_proj.weight : !aprc.weight<fp8e4m3, [256, 256], per_channel> {source = "q"}
+  // LAYERS: aprc.weight @layers.0.attn.q_proj.weight : !aprc.weight<fp8e4m3, [256, 256], per_channel>
   // MLP: aprc.weight @layers.0.attn.q_proj.weight : !aprc.weight<q4_k, [256, 256]>
   // ACT: aprc.weight @layers.0.attn.q_proj.weight : !aprc.weight<fp8e4m3, [256, 256], per_channel>
   aprc.weight @layers.0.attn.q_proj.weight : !aprc.weight<q4_k, [256, 256]> {source = "q"}
   // ALL: aprc.weight @layers.0.attn.q_proj.bias : !aprc.weight<f32, [256]>
   aprc.weight @layers.0.attn.q_proj.bias : !aprc.weight<f32, [256]> {source = "qb"}
   // ALL: aprc.weight @layers.0.attn.o_proj.weight : !aprc.weight<fp8e4m3, [256, 256], per_channel>
+  // LAYERS: aprc.weight @layers.0.attn.o_proj.weight : !aprc.weight<fp8e4m3, [256, 256], per_channel>
   // MLP: aprc.weight @layers.0.attn.o_proj.weight : !aprc.weight<q6_k, [256, 256]>
   // ACT: aprc.weight @layers.0.attn.o_proj.weight : !aprc.weight<q6_k, [256, 256]>
   aprc.weight @layers.0.attn.o_proj.weight : !aprc.weight<q6_k, [256, 256]> {source = "o"}
   // ALL: aprc.weight @layers.0.mlp.gate_proj.weight : !aprc.weight<fp8e4m3, [512, 256], per_channel>
+  // LAYERS: aprc.weight @layers.0.mlp.gate_proj.weight : !aprc.weight<fp8e4m3, [512, 256], per_channel>
   // MLP: aprc.weight @layers.0.mlp.gate_proj.weight : !aprc.weight<fp8e4m3, [512, 256], per_tensor>
   // ACT: aprc.weight @layers.0.mlp.gate_proj.weight : !aprc.weight<q4_k, [512, 256]>
   aprc.weight @layers.0.mlp.gate_proj.weight : !aprc.weight<q4_k, [512, 256]> {source = "g"}
   // MLP: aprc.weight @layers.0.mlp.up_proj.weight : !aprc.weight<fp8e4m3, [512, 256], per_tensor>
+  // LAYERS: aprc.weight @layers.0.mlp.up_proj.weight : !aprc.weight<fp8e4m3, [512, 256], per_channel>
   aprc.weight @layers.0.mlp.up_proj.weight : !aprc.weight<q8_0, [512, 256]> {source = "u"}
   // MLP: aprc.weight @layers.0.mlp.down_proj.weight : !aprc.weight<fp8e4m3, [256, 512], per_tensor>
   aprc.weight @layers.0.mlp.down_proj.weight : !aprc.weight<fp8e4m3, [256, 512], per_channel> {source = "d"}
   // A matrix of no group: cast only by `all`.
   // ALL: aprc.weight @extra.weight : !aprc.weight<fp8e4m3, [256, 256], per_channel>
   // MLP: aprc.weight @extra.weight : !aprc.weight<q8_0, [256, 256]>
+  // LAYERS: aprc.weight @extra.weight : !aprc.weight<q8_0, [256, 256]>
   aprc.weight @extra.weight : !aprc.weight<q8_0, [256, 256]> {source = "x"}
   // Named like a projection but also read as a table: kept.
   // ALL: aprc.weight @layers.0.attn.k_proj.weight : !aprc.weight<q8_0, [1000, 256]>
@@ -44,6 +51,7 @@ module {
   aprc.weight @layers.0.attn.v_proj.weight : !aprc.weight<q8_0, [128, 256]> {source = "v"}
   // ALL: aprc.weight @logits.weight : !aprc.weight<fp8e4m3, [1000, 256], per_channel> {source = "model.embed_tokens.weight"}
   // MLP: aprc.weight @logits.weight : !aprc.weight<q4_k, [1000, 256]>
+  // LAYERS: aprc.weight @logits.weight : !aprc.weight<q4_k, [1000, 256]>
   // ACT: aprc.weight @logits.weight : !aprc.weight<fp8e4m3, [1000, 256], per_channel>
   aprc.weight @logits.weight : !aprc.weight<q4_k, [1000, 256]> {source = "model.embed_tokens.weight"}
 

@@ -5,7 +5,7 @@
 // RUN: not aprc-opt %s --aprc-dequantize-weights 2>&1 | FileCheck %s --check-prefix=DEQ
 // RUN: not aprc-opt %s --aprc-inject-fault=op=layers.0.proj 2>&1 | FileCheck %s --check-prefix=FAULT
 // RUN: not aprc-opt %s --pass-pipeline="builtin.module(func.func(aprc-plan-memory{max-tokens=4}))" 2>&1 | FileCheck %s --check-prefix=PLAN
-// RUN: aprc-opt %s --aprc-expand-layers --aprc-repack-weights=target=cpu --aprc-cast-fp8 | FileCheck %s --check-prefix=EXPANDED
+// RUN: aprc-opt %s --aprc-expand-layers --aprc-repack-weights=target=cpu --aprc-cast-fp8=ops=all | FileCheck %s --check-prefix=EXPANDED
 // REPACK: error: aprc-repack-weights needs one op per layer: run aprc-expand-layers first
 // CAST: error: aprc-cast-fp8 needs one op per layer: run aprc-expand-layers first
 // DEQ: error: aprc-dequantize-weights needs one op per layer: run aprc-expand-layers first
