@@ -800,11 +800,14 @@ std::unique_ptr<aprc::Engine> open_tiny_engine(Backend b, const std::shared_ptr<
   return open_cuda_engine(plan, {}, std::make_unique<EmuDevice>());
 }
 
-TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
-  if (std::get<1>(GetParam())) GTEST_SKIP() << "the tiny plan has no fp8 weights (the fp8 model runs in SyntheticModelMatchesReferenceForward)";
+// The tiny plan (Q4_K_M-style; the fp8 model runs in SyntheticModelMatchesReferenceForward) through
+// aprc::Engine, on the emulator and the GPU.
+class CudaPlanEngineTest : public ::testing::TestWithParam<Backend> {};
+
+TEST_P(CudaPlanEngineTest, PlanRunsThroughTheEngineInterface) {
   auto plan = Plan::open(tiny_plan_path());
   std::string why;
-  std::unique_ptr<aprc::Engine> engine = open_tiny_engine(std::get<0>(GetParam()), plan, &why);
+  std::unique_ptr<aprc::Engine> engine = open_tiny_engine(GetParam(), plan, &why);
   if (!engine) GTEST_SKIP() << why;
   EXPECT_EQ(engine->kind(), "cuda");
   EXPECT_EQ(engine->context(), 64);
@@ -816,7 +819,7 @@ TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
   std::vector<float> logits(static_cast<size_t>(tiny_model().cfg.vocab));
   engine->run(*t.function("prefill_last"), prompt, 0, logits.data());
   double err = rel_error(logits, ref.forward(prompt));
-  const std::string dev = std::get<0>(GetParam()) == Backend::Gpu ? "gpu" : "emu";
+  const std::string dev = GetParam() == Backend::Gpu ? "gpu" : "emu";
   table().push_back({dev, "tiny plan via aprc::Engine", "prefill_last 7 tokens", err, 1e-3});
   EXPECT_LE(err, 1e-3);
   for (int i = 0; i < 3; ++i) {
@@ -841,11 +844,10 @@ TEST_P(CudaModelTest, PlanRunsThroughTheEngineInterface) {
 }
 
 // With a step observer: every step reported in order, each timed, and outputs readable after it.
-TEST_P(CudaModelTest, StepObserverSeesEveryStep) {
-  if (std::get<1>(GetParam())) GTEST_SKIP() << "the tiny plan has no fp8 weights (the fp8 model runs in SyntheticModelMatchesReferenceForward)";
+TEST_P(CudaPlanEngineTest, StepObserverSeesEveryStep) {
   auto plan = Plan::open(tiny_plan_path());
   std::string why;
-  std::unique_ptr<aprc::Engine> engine = open_tiny_engine(std::get<0>(GetParam()), plan, &why);
+  std::unique_ptr<aprc::Engine> engine = open_tiny_engine(GetParam(), plan, &why);
   if (!engine) GTEST_SKIP() << why;
   const synthetic::Model& m = tiny_model();
   struct Recorder : StepObserver {
@@ -872,7 +874,7 @@ TEST_P(CudaModelTest, StepObserverSeesEveryStep) {
   engine->run(*t.function("decode"), std::vector<int32_t>{id}, 0, logits.data());
   ASSERT_EQ(rec.seen.size(), t.function("decode")->steps.size());
   for (size_t i = 0; i < rec.seen.size(); ++i) EXPECT_EQ(rec.seen[i], i);
-  if (std::get<0>(GetParam()) == Backend::Gpu) {
+  if (GetParam() == Backend::Gpu) {
     for (double sec : rec.seconds) EXPECT_GT(sec, 0.0);
   }
   std::vector<float> row(static_cast<size_t>(m.cfg.hidden));
@@ -886,6 +888,9 @@ TEST_P(CudaModelTest, StepObserverSeesEveryStep) {
   engine->run(*t.function("decode"), std::vector<int32_t>{7}, 1, logits.data());
   EXPECT_LE(rel_error(logits, ref.forward({7})), 1e-3);
 }
+
+INSTANTIATE_TEST_SUITE_P(Plan, CudaPlanEngineTest, ::testing::Values(Backend::Emu, Backend::Gpu),
+                         [](const ::testing::TestParamInfo<Backend>& i) { return i.param == Backend::Gpu ? "gpu" : "emu"; });
 
 TEST(CudaPlan, RefusesPlansItCannotRun) {
   auto plan = Plan::open(tiny_plan_path());
