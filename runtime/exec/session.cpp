@@ -68,10 +68,11 @@ void LanguageModel::decode_greedy(int32_t first, std::span<int32_t> out) {
   int32_t next = first;
   for (int32_t& id : out) {
     const std::span<const float> logits = decode(next);
-    if (std::any_of(logits.begin(), logits.end(), [](float v) { return std::isnan(v); }))
+    const GreedyPick pick = greedy_pick(logits.data(), static_cast<int64_t>(logits.size()));
+    if (pick.saw_nan)
       throw_internal("the logits of position " + std::to_string(position() - 1) +
                      " hold NaN; the greedy token picked from them is not meaningful");
-    id = next = first_argmax(logits);
+    id = next = static_cast<int32_t>(pick.index);
   }
 }
 

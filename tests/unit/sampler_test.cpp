@@ -57,6 +57,17 @@ TEST(FirstArgmax, TheFirstMaximumNeverNaN) {
   EXPECT_EQ(first_argmax(std::vector<float>{}), 0) << "nothing: 0";
 }
 
+TEST(FirstArgmax, GreedyPickAlsoTellsWhetherARowHeldNaN) {
+  const float nan = std::nanf("");
+  const std::vector<float> clean{1.f, 3.f, 2.f}, dirty{nan, -5.f, nan, -4.f};
+  EXPECT_EQ(greedy_pick(clean.data(), 3).index, 1);
+  EXPECT_FALSE(greedy_pick(clean.data(), 3).saw_nan);
+  EXPECT_EQ(greedy_pick(dirty.data(), 4).index, 3);
+  EXPECT_TRUE(greedy_pick(dirty.data(), 4).saw_nan);
+  EXPECT_TRUE(greedy_pick(dirty.data(), 1).saw_nan);
+  EXPECT_EQ(greedy_pick(dirty.data(), 1).index, 0) << "all NaN: 0";
+}
+
 TEST(Sampler, NoFilterIsTheSoftmax) { expect_distribution(Sampler(plain()).distribution(known_logits()), 6); }
 
 TEST(Sampler, TopK) {
