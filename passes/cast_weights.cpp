@@ -5,6 +5,7 @@
 #include <string>
 
 #include "aprc/ir/dialect.h"
+#include "aprc/passes/fp8_groups.h"
 #include "aprc/passes/passes.h"
 #include "require_expanded.h"
 #include "matrix_operand.h"
@@ -22,28 +23,16 @@ namespace {
 
 using namespace aprc::ir;
 
-// The groups of linear weights that `ops=` selects, as bits. `layers` (the default) is every product
-// inside the decoder layers; the output projection is left out unless asked for (Passes.td says why).
-enum Group : unsigned {
-  kAttnQkv = 1,
-  kAttnProj = 2,
-  kMlp = 4,
-  kLogits = 8,
-  kOther = 16,
-  kLayers = kAttnQkv | kAttnProj | kMlp,
-  kAll = 31
-};
-
 // The group of a weight read as a matrix, by its symbol (docs/design.md names weights after the op
 // that reads them: layers.N.attn.q_proj.weight, layers.N.mlp.down_proj.weight, logits.weight, ...).
-Group group_of(llvm::StringRef symbol) {
+Fp8Group group_of(llvm::StringRef symbol) {
   for (const char* s : {".attn.q_proj.weight", ".attn.k_proj.weight", ".attn.v_proj.weight"})
-    if (symbol.ends_with(s)) return kAttnQkv;
-  if (symbol.ends_with(".attn.o_proj.weight")) return kAttnProj;
+    if (symbol.ends_with(s)) return kFp8AttnQkv;
+  if (symbol.ends_with(".attn.o_proj.weight")) return kFp8AttnProj;
   for (const char* s : {".mlp.gate_proj.weight", ".mlp.up_proj.weight", ".mlp.down_proj.weight"})
-    if (symbol.ends_with(s)) return kMlp;
-  if (symbol == "logits.weight") return kLogits;
-  return kOther;
+    if (symbol.ends_with(s)) return kFp8Mlp;
+  if (symbol == "logits.weight") return kFp8Logits;
+  return kFp8Other;
 }
 
 bool multiplies_fp8(mlir::Operation* op) {
@@ -70,17 +59,13 @@ struct CastFp8 : impl::CastFp8Base<CastFp8> {
   using CastFp8Base::CastFp8Base;
 
   mlir::LogicalResult initialize(mlir::MLIRContext* context) override {
-    groups_ = ops.empty() ? unsigned{kLayers} : 0u;
+    groups_ = ops.empty() ? unsigned{kFp8Layers} : 0u;
     for (const std::string& name : ops) {
-      static const std::pair<const char*, unsigned> kNames[] = {{"attn_qkv", kAttnQkv}, {"attn_proj", kAttnProj},
-                                                                {"mlp", kMlp},           {"logits", kLogits},
-                                                                {"layers", kLayers},     {"all", kAll}};
-      const auto* it = llvm::find_if(kNames, [&](const auto& n) { return name == n.first; });
-      if (it == std::end(kNames))
+      const unsigned group = fp8_group(name);
+      if (!group)
         return mlir::emitError(mlir::UnknownLoc::get(context))
-               << "aprc-cast-fp8: unknown group '" << name
-               << "' in ops= (groups: attn_qkv, attn_proj, mlp, logits, layers, all)";
-      groups_ |= it->second;
+               << "aprc-cast-fp8: unknown group '" << name << "' in ops= (groups: " << fp8_group_list() << ")";
+      groups_ |= group;
     }
     return mlir::success();
   }
@@ -109,7 +94,7 @@ struct CastFp8 : impl::CastFp8Base<CastFp8> {
   }
 
  private:
-  unsigned groups_ = kLayers;
+  unsigned groups_ = kFp8Layers;
 };
 
 struct DequantizeWeights : impl::DequantizeWeightsBase<DequantizeWeights> {

@@ -1,8 +1,7 @@
 #include "fp8_options.h"
 
-#include <set>
-
 #include "aprc/error.h"
+#include "aprc/passes/fp8_groups.h"
 
 namespace aprc {
 namespace {
@@ -24,9 +23,8 @@ Fp8Options Fp8Options::from_args(const cli::Args& args) {
       size_t end = ops->find(',', start);
       if (end == std::string::npos) end = ops->size();
       const std::string group = ops->substr(start, end - start);
-      static const std::set<std::string> kGroups = {"attn_qkv", "attn_proj", "mlp", "logits", "layers", "all"};
-      if (!kGroups.count(group))
-        throw_bad_input("--fp8-ops: unknown group '" + group + "' (groups: attn_qkv, attn_proj, mlp, logits, layers, all)");
+      if (!passes::fp8_group(group))
+        throw_bad_input("--fp8-ops: unknown group '" + group + "' (groups: " + passes::fp8_group_list() + ")");
       o.ops.push_back(group);
       start = end + 1;
     }
