@@ -102,10 +102,8 @@ def CastFp8 : Pass<"aprc-cast-fp8", "::mlir::ModuleOp"> {
     users follow. Embedding tables, norms and biases keep their encodings. Groups, by the weight's
     symbol (docs/design.md): `attn_qkv` (q/k/v projections), `attn_proj` (o projection), `mlp`
     (gate, up, down), `logits` (the output projection); `layers` (the default) is the first three,
-    `all` every such matrix. The output projection is left out by default because a logit is a
-    small cosine between a long embedding row and the final hidden state, so e4m3's 2-6% rounding
-    of each weight is large beside it: on the trained tiny model (models/) it alone costs 0.20 of
-    the largest |logit| where every layer's product together costs 0.08 (docs/design.md).
+    `all` every such matrix. The output projection is left out by default: e4m3's rounding of it
+    costs more logit accuracy than every layer's product together (docs/design.md, measured).
     Run it before aprc-repack-weights, which gives fp8 weights their target layout.
     With `per-token-activations`, every product of an fp8 weight in a prefill function (one whose
     activations have a dynamic row count) gets `aprc.fp8_per_token_activations` (AprcDialect.td):
