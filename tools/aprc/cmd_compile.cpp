@@ -38,7 +38,7 @@ constexpr const char* kUsage =
     "                      qwen2.5-7b, tiny), for benchmarks: the plan holds the seed, not the weights\n"
     "  --seed N            the synthetic weights' seed\n"
     "  --tokenizer FILE    a synthetic plan's tokenizer (tokenizer.json); without it the plan takes ids only\n"
-    "  --weights fp8       cast linear weights to fp8 e4m3 (aprc-cast-fp8) with one scale per output channel\n"
+    "  --weights fp8       cast the layers' linear weights to fp8 e4m3 (aprc-cast-fp8), one scale per output channel\n"
     "  --fp8-ops GROUPS    attn_qkv,attn_proj,mlp,logits; layers (the default: all but logits) or all\n"
     "  --fp8-scales S      per-channel (the default) or per-tensor\n"
     "  --fp8-activations per-token  prefill activations quantized to e4m3 per token too\n"
