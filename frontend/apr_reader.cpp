@@ -10,7 +10,6 @@
 #include "aprc/config_json.h"
 #include "aprc/crc32.h"
 #include "aprc/error.h"
-#include "bad_input.h"
 #include "byte_reader.h"
 #include "page_release.h"
 #include "readers.h"
@@ -64,7 +63,7 @@ const json* meta_find(const json& meta, const std::string& dotted) {
 std::vector<std::string> string_array(const json& meta, const std::string& key, const std::string& path) {
   const json* v = meta_find(meta, key);
   if (!v) return {};
-  if (!v->is_array()) bad_input(path + ": key '" + key + "': expected an array of strings");
+  if (!v->is_array()) throw_bad_input(path + ": key '" + key + "': expected an array of strings");
   std::vector<std::string> out;
   out.reserve(v->size());
   for (size_t i = 0; i < v->size(); ++i) {
@@ -74,7 +73,7 @@ std::vector<std::string> string_array(const json& meta, const std::string& key, 
     } else if (key == "tokenizer.merges" && e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
       out.push_back(e[0].get<std::string>() + " " + e[1].get<std::string>());
     } else {
-      bad_input(path + ": key '" + key + "': element " + std::to_string(i) + " is not a string");
+      throw_bad_input(path + ": key '" + key + "': element " + std::to_string(i) + " is not a string");
     }
   }
   return out;
@@ -84,7 +83,7 @@ int64_t meta_id(const json& meta, const std::string& key, const std::string& pat
   const json* v = meta_find(meta, key);
   if (!v) return -1;
   if (!v->is_number_integer() || v->get<int64_t>() < -1)
-    bad_input(path + ": key '" + key + "': expected a token id");
+    throw_bad_input(path + ": key '" + key + "': expected a token id");
   return v->get<int64_t>();
 }
 
@@ -120,12 +119,12 @@ TokenizerData tokenizer_from_meta(const json& meta, const std::string& path, con
   t.merges = string_array(meta, "tokenizer.merges", path);
   if (const json* types = meta_find(meta, "tokenizer.token_type")) {
     if (!types->is_array() || types->size() != n_tokens)
-      bad_input(path + ": key 'tokenizer.token_type': expected " + std::to_string(n_tokens) +
+      throw_bad_input(path + ": key 'tokenizer.token_type': expected " + std::to_string(n_tokens) +
                       " token types, one per token");
     for (size_t i = 0; i < types->size(); ++i) {
       const json& e = (*types)[i];
       if (!e.is_number_integer() || e.get<int64_t>() < 0 || e.get<int64_t>() > static_cast<int64_t>(TokenType::Byte))
-        bad_input(path + ": key 'tokenizer.token_type': token " + std::to_string(i) + " has an unknown type");
+        throw_bad_input(path + ": key 'tokenizer.token_type': token " + std::to_string(i) + " has an unknown type");
       t.token_types.push_back(static_cast<TokenType>(e.get<int64_t>()));
     }
   } else {
@@ -151,12 +150,12 @@ TokenizerData tokenizer_from_meta(const json& meta, const std::string& path, con
     by_text("pad_token", t.pad_id);
   }
   if (const json* v = meta_find(meta, "tokenizer.add_bos_token")) {
-    if (!v->is_boolean()) bad_input(path + ": key 'tokenizer.add_bos_token': expected true or false");
+    if (!v->is_boolean()) throw_bad_input(path + ": key 'tokenizer.add_bos_token': expected true or false");
     t.add_bos = v->get<bool>();
   }
   auto text = [&](const char* key, std::string& out) {
     if (const json* v = meta_find(meta, key)) {
-      if (!v->is_string()) bad_input(path + ": key '" + key + "': expected a string");
+      if (!v->is_string()) throw_bad_input(path + ": key '" + key + "': expected a string");
       out = v->get<std::string>();
     }
   };

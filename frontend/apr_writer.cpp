@@ -7,7 +7,6 @@
 #include "aprc/config_json.h"
 #include "aprc/crc32.h"
 #include "aprc/error.h"
-#include "bad_input.h"
 #include "byte_reader.h"
 #include "file_writer.h"
 
@@ -79,14 +78,14 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
   uint64_t data_size = 0;
   for (const auto& [name, t] : sorted) {
     if (name.empty() || name.size() > apr::kMaxNameLength)
-      bad_input(path + ": tensor '" + name + "': APR names are 1 to 256 bytes");
+      throw_bad_input(path + ": tensor '" + name + "': APR names are 1 to 256 bytes");
     if (t->shape.empty() || t->shape.size() > apr::kMaxDims)
-      bad_input(path + ": tensor '" + name + "': APR holds 1 to 8 dimensions, not " +
+      throw_bad_input(path + ": tensor '" + name + "': APR holds 1 to 8 dimensions, not " +
                       std::to_string(t->shape.size()));
     Planned p{name, t, quant_type(options.quant, m.config, name, t->shape, t->dtype, options.overrides)};
     if (p.stored != t->dtype || !apr_code(p.stored)) {
       const auto [amax, finite] = scan_values(t->view());
-      if (!finite) bad_input(t->file_path() + ": tensor '" + t->source_name + "': holds NaN or infinity");
+      if (!finite) throw_bad_input(t->file_path() + ": tensor '" + t->source_name + "': holds NaN or infinity");
       if (!apr_code(p.stored)) p.stored = options.convert_to == DType::F16 && amax <= 65504.0f ? DType::F16 : DType::F32;
     }
     p.size = *tensor_bytes(p.stored, t->shape);
@@ -99,7 +98,7 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
   try {
     meta_text = metadata(m).dump();
   } catch (const json::type_error& e) {
-    bad_input(m.path + ": the tokenizer or chat template is not valid UTF-8, which APR's JSON metadata needs");
+    throw_bad_input(m.path + ": the tokenizer or chat template is not valid UTF-8, which APR's JSON metadata needs");
   }
   std::vector<uint8_t> index;
   bool quantized = false;
@@ -117,7 +116,7 @@ void write_apr(const Model& m, const std::string& path, const AprWriteOptions& o
   const uint64_t meta_offset = apr::kHeaderSize;
   const uint64_t index_offset = align_up(meta_offset + meta_text.size(), apr::kAlign);
   const uint64_t data_offset = align_up(index_offset + index.size(), apr::kAlign);
-  if (meta_text.size() > UINT32_MAX) bad_input(path + ": metadata exceeds 4 GiB");
+  if (meta_text.size() > UINT32_MAX) throw_bad_input(path + ": metadata exceeds 4 GiB");
 
   uint8_t header[apr::kHeaderSize] = {};
   std::memcpy(header, "APR\0", 4);

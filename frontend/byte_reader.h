@@ -12,7 +12,6 @@
 #include <type_traits>
 
 #include "aprc/error.h"
-#include "bad_input.h"
 
 namespace aprc {
 
@@ -64,7 +63,7 @@ class ByteReader {
            ", but the file ends at " + std::to_string(bytes_.size()));
   }
 
-  [[noreturn]] void fail(const std::string& message) const { bad_input(path_ + ": " + message); }
+  [[noreturn]] void fail(const std::string& message) const { throw_bad_input(path_ + ": " + message); }
 
  private:
   std::span<const uint8_t> bytes_;

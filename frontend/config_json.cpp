@@ -4,7 +4,6 @@
 #include <initializer_list>
 
 #include "aprc/error.h"
-#include "bad_input.h"
 
 namespace aprc {
 namespace {
@@ -24,7 +23,7 @@ struct Reader {
   const std::string& path;
 
   [[noreturn]] void fail(const std::string& key, const std::string& message) const {
-    bad_input(path + ": key '" + key + "': " + message);
+    throw_bad_input(path + ": key '" + key + "': " + message);
   }
 
   // The first of `keys` present (and not null) in `obj`, with the key's spelling.
@@ -111,15 +110,15 @@ json parse_json_text(std::string_view text, const std::string& path, const json:
     return json::parse(text.begin(), text.end(), callback);
   } catch (const json::parse_error& e) {
     const std::string what = e.what();
-    bad_input(path + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + what.substr(what.find(':') + 2));
+    throw_bad_input(path + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + what.substr(what.find(':') + 2));
   } catch (const json::exception& e) {  // e.g. out_of_range 406: a number too large for a double
     const std::string what = e.what();
-    bad_input(path + ": invalid JSON: " + what.substr(what.find(']') + 2));
+    throw_bad_input(path + ": invalid JSON: " + what.substr(what.find(']') + 2));
   }
 }
 
 ConfigFromJson config_from_json(const json& j, const std::string& path) {
-  if (!j.is_object()) bad_input(path + ": expected a JSON object, got " + std::string(j.type_name()));
+  if (!j.is_object()) throw_bad_input(path + ": expected a JSON object, got " + std::string(j.type_name()));
   Reader r{j, path};
   ConfigFromJson out;
   ModelConfig& c = out.config;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "aprc/crc32.h"
-#include "bad_input.h"
+#include "aprc/error.h"
 
 namespace aprc {
 namespace {
@@ -20,7 +20,7 @@ int64_t chunk_rows(int64_t cols) { return std::max<int64_t>(1, (1 << 20) / std::
 
 FileWriter::FileWriter(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
   f_ = std::fopen(tmp_.c_str(), "wb");
-  if (!f_) bad_input(tmp_ + ": cannot create: " + std::strerror(errno));
+  if (!f_) throw_bad_input(tmp_ + ": cannot create: " + std::strerror(errno));
 }
 
 FileWriter::~FileWriter() {
@@ -33,7 +33,7 @@ FileWriter::~FileWriter() {
 void FileWriter::write(const void* data, size_t n) {
   if (n == 0) return;
   crc_ = crc32_update(crc_, data, n);
-  if (std::fwrite(data, 1, n, f_) != n) bad_input(tmp_ + ": write failed: " + std::strerror(errno));
+  if (std::fwrite(data, 1, n, f_) != n) throw_bad_input(tmp_ + ": write failed: " + std::strerror(errno));
   written_ += n;
 }
 
@@ -48,12 +48,12 @@ void FileWriter::commit() {
   std::error_code ec;
   if (closed != 0) {
     std::filesystem::remove(tmp_, ec);
-    bad_input(tmp_ + ": write failed: " + std::strerror(errno));
+    throw_bad_input(tmp_ + ": write failed: " + std::strerror(errno));
   }
   std::filesystem::rename(tmp_, path_, ec);
   if (ec) {
     std::filesystem::remove(tmp_, ec);
-    bad_input(path_ + ": cannot move " + tmp_ + " into place: " + ec.message());
+    throw_bad_input(path_ + ": cannot move " + tmp_ + " into place: " + ec.message());
   }
 }
 

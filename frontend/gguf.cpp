@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "aprc/error.h"
-#include "bad_input.h"
 #include "byte_reader.h"
 #include "page_release.h"
 
@@ -318,7 +317,7 @@ const GgufValue* GgufFile::find(std::string_view key) const {
 }
 
 void GgufFile::fail_key(std::string_view key, const std::string& message) const {
-  bad_input(path + ": key '" + std::string(key) + "': " + message);
+  throw_bad_input(path + ": key '" + std::string(key) + "': " + message);
 }
 
 namespace {

@@ -5,7 +5,6 @@
 #include <regex>
 
 #include "aprc/error.h"
-#include "bad_input.h"
 #include "byte_reader.h"
 #include "readers.h"
 #include "tensor_names.h"
@@ -161,7 +160,7 @@ Model gguf_to_model(const std::vector<GgufFile>& parts, const std::vector<std::s
     t.file = k < part_of.size() && part_of[k] < files.size() ? files[part_of[k]] : nullptr;
     const std::string file = parts[part_of[k]].path;
     if (!m.tensors.emplace(t.name, std::move(t)).second)
-      bad_input(file + ": tensor '" + info.name + "' appears twice" +
+      throw_bad_input(file + ": tensor '" + info.name + "' appears twice" +
                       (parts.size() > 1 ? " in the split set" : " (under two spellings)"));
   }
   check_model(m);
@@ -180,7 +179,7 @@ Model load_gguf(const std::string& path, const LoadOptions& options) {
     return gguf_to_model({std::move(g)}, {first}, path, options);
   }
   if (split->count < 1 || split->index < 1 || split->index > split->count)
-    bad_input(path + ": split name says part " + std::to_string(split->index) + " of " +
+    throw_bad_input(path + ": split name says part " + std::to_string(split->index) + " of " +
                     std::to_string(split->count));
 
   std::vector<GgufFile> parts;

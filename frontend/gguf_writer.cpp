@@ -6,7 +6,6 @@
 
 #include "aprc/error.h"
 #include "aprc/gguf.h"
-#include "bad_input.h"
 #include "file_writer.h"
 #include "tensor_names.h"
 
@@ -157,17 +156,17 @@ void write_gguf(const Model& m, const std::string& path, const GgufWriteOptions&
   std::vector<Planned> plan;
   for (const auto& [name, t] : m.tensors) {
     const auto gguf_name = gguf_tensor_name(name);
-    if (!gguf_name) bad_input(m.path + ": tensor '" + name + "' has no GGUF name (aprc writes qwen2 tensors only)");
+    if (!gguf_name) throw_bad_input(m.path + ": tensor '" + name + "' has no GGUF name (aprc writes qwen2 tensors only)");
     if (t.shape.empty() || t.shape.size() > 4)
-      bad_input(m.path + ": tensor '" + name + "': GGUF holds 1 to 4 dimensions, not " + std::to_string(t.shape.size()));
+      throw_bad_input(m.path + ": tensor '" + name + "': GGUF holds 1 to 4 dimensions, not " + std::to_string(t.shape.size()));
     Planned p{*gguf_name, &t, quant_type(options.quant, m.config, name, t.shape, t.dtype, options.overrides)};
     if (p.stored != t.dtype || !gguf_holds(p.stored)) {
       const auto [amax, finite] = scan_values(t.view());
-      if (!finite) bad_input(t.file_path() + ": tensor '" + t.source_name + "': holds NaN or infinity");
+      if (!finite) throw_bad_input(t.file_path() + ": tensor '" + t.source_name + "': holds NaN or infinity");
       if (!gguf_holds(p.stored)) p.stored = amax <= 65504.0f ? DType::F16 : DType::F32;
     }
     const auto size = tensor_bytes(p.stored, t.shape);
-    if (!size) bad_input(m.path + ": tensor '" + name + "': its rows are not whole " + dtype_name(p.stored) + " blocks");
+    if (!size) throw_bad_input(m.path + ": tensor '" + name + "': its rows are not whole " + dtype_name(p.stored) + " blocks");
     p.size = *size;
     plan.push_back(std::move(p));
   }
@@ -180,7 +179,7 @@ void write_gguf(const Model& m, const std::string& path, const GgufWriteOptions&
   try {
     kvs = metadata(m, options, &kv_n);
   } catch (const std::length_error&) {
-    bad_input(path + ": the metadata is too large");
+    throw_bad_input(path + ": the metadata is too large");
   }
   Encoder infos;
   uint64_t data_size = 0;

@@ -6,7 +6,6 @@
 
 #include "aprc/config_json.h"
 #include "aprc/error.h"
-#include "bad_input.h"
 #include "aprc/tokenizer_json.h"
 #include "readers.h"
 #include "tensor_names.h"
@@ -32,7 +31,7 @@ int64_t config_token_id(const json& j, const char* key, const std::string& path)
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return -1;
   const json& v = it->is_array() && !it->empty() ? (*it)[0] : *it;
-  if (!v.is_number_integer() || v.get<int64_t>() < 0) bad_input(path + ": key '" + key + "': expected a token id");
+  if (!v.is_number_integer() || v.get<int64_t>() < 0) throw_bad_input(path + ": key '" + key + "': expected a token id");
   return v.get<int64_t>();
 }
 
@@ -41,7 +40,7 @@ int64_t config_token_id(const json& j, const char* key, const std::string& path)
 Model load_hf_folder(const std::string& dir, const LoadOptions& options) {
   const fs::path root(dir);
   const std::string config_path = (root / "config.json").string();
-  if (!present(config_path)) bad_input(dir + ": no config.json (not a Hugging Face model folder)");
+  if (!present(config_path)) throw_bad_input(dir + ": no config.json (not a Hugging Face model folder)");
   const json config = read_json_file(config_path);
 
   Model m;
@@ -49,12 +48,12 @@ Model load_hf_folder(const std::string& dir, const LoadOptions& options) {
   m.path = dir;
   ConfigFromJson parsed = config_from_json(config, config_path);
   m.config = parsed.config;
-  if (m.config.vocab_size == 0) bad_input(config_path + ": key 'vocab_size': missing");
+  if (m.config.vocab_size == 0) throw_bad_input(config_path + ": key 'vocab_size': missing");
   // The checkpoint's dtype is informational (each tensor carries its own); transformers 5 spells it
   // "dtype", older versions "torch_dtype".
   for (const char* key : {"dtype", "torch_dtype"})
     if (auto it = config.find(key); it != config.end() && !it->is_null() && !it->is_string())
-      bad_input(config_path + ": key '" + key + "': expected a string such as \"bfloat16\"");
+      throw_bad_input(config_path + ": key '" + key + "': expected a string such as \"bfloat16\"");
 
   // Weights: one file, or the shards the index names.
   std::vector<std::string> files;
@@ -64,14 +63,14 @@ Model load_hf_folder(const std::string& dir, const LoadOptions& options) {
     const json index = read_json_file(index_path.string());
     auto map = index.is_object() ? index.find("weight_map") : index.end();
     if (!index.is_object() || map == index.end() || !map->is_object())
-      bad_input(index_path.string() + ": key 'weight_map': missing or not an object");
+      throw_bad_input(index_path.string() + ": key 'weight_map': missing or not an object");
     std::set<std::string> shards;
     for (auto it = map->begin(); it != map->end(); ++it) {
       if (!it.value().is_string())
-        bad_input(index_path.string() + ": key 'weight_map." + it.key() + "': expected a file name");
+        throw_bad_input(index_path.string() + ": key 'weight_map." + it.key() + "': expected a file name");
       const std::string shard = it.value().get<std::string>();
       if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..")
-        bad_input(index_path.string() + ": key 'weight_map." + it.key() + "': '" + shard +
+        throw_bad_input(index_path.string() + ": key 'weight_map." + it.key() + "': '" + shard +
                         "' is not a file name in the folder");
       weight_map[it.key()] = shard;
       if (shards.insert(shard).second) files.push_back(shard);
@@ -79,7 +78,7 @@ Model load_hf_folder(const std::string& dir, const LoadOptions& options) {
   } else if (present(root / "model.safetensors")) {
     files.push_back("model.safetensors");
   } else {
-    bad_input(dir + ": no model.safetensors or model.safetensors.index.json");
+    throw_bad_input(dir + ": no model.safetensors or model.safetensors.index.json");
   }
 
   std::map<std::string, std::string> found_in;
@@ -95,13 +94,13 @@ Model load_hf_folder(const std::string& dir, const LoadOptions& options) {
       t.bytes = st.data;
       t.file = file;
       if (!m.tensors.emplace(t.name, std::move(t)).second)
-        bad_input(path + ": tensor '" + st.name + "' also appears in " + found_in[st.name]);
+        throw_bad_input(path + ": tensor '" + st.name + "' also appears in " + found_in[st.name]);
       found_in[st.name] = name;
     }
   }
   for (const auto& [tensor, shard] : weight_map)
     if (found_in.count(tensor) == 0 || found_in[tensor] != shard)
-      bad_input(index_path.string() + ": tensor '" + tensor + "' is not in " + shard);
+      throw_bad_input(index_path.string() + ": tensor '" + tensor + "' is not in " + shard);
 
   // Tied: as config.json says, else by lm_head's absence. A tied model's lm_head (if saved) is the
   // embedding itself, so it is dropped.

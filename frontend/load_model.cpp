@@ -3,7 +3,6 @@
 #include <filesystem>
 
 #include "aprc/error.h"
-#include "bad_input.h"
 #include "aprc/model.h"
 #include "readers.h"
 
@@ -13,7 +12,7 @@ Model load_model(const std::string& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const auto status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) bad_input(path + ": no such file or folder");
+  if (ec || !fs::exists(status)) throw_bad_input(path + ": no such file or folder");
   if (fs::is_directory(status)) return load_hf_folder(path, options);
   // A file inside a Hugging Face folder (config.json, a .safetensors shard, the index) names the folder.
   const fs::path p(path);
@@ -26,7 +25,7 @@ Model load_model(const std::string& path, const LoadOptions& options) {
   auto starts_with = [&](const char* magic, size_t n) { return bytes.size() >= n && std::memcmp(bytes.data(), magic, n) == 0; };
   if (starts_with("GGUF", 4)) return load_gguf(path, options);
   if (starts_with("APR", 3)) return apr_from_bytes(bytes, file, path, options);
-  bad_input(path + ": not a model file aprc reads (expected a GGUF file, an APR v2 file, or a Hugging Face "
+  throw_bad_input(path + ": not a model file aprc reads (expected a GGUF file, an APR v2 file, or a Hugging Face "
                          "folder)");
 }
 

@@ -1,7 +1,6 @@
 #include "aprc/model.h"
 
 #include "aprc/error.h"
-#include "bad_input.h"
 
 namespace aprc {
 
@@ -12,13 +11,13 @@ const TensorRef* Model::find(const std::string& name) const {
 
 const TensorRef& Model::tensor(const std::string& name) const {
   if (const TensorRef* t = find(name)) return *t;
-  bad_input(path + ": missing tensor '" + name + "'");
+  throw_bad_input(path + ": missing tensor '" + name + "'");
 }
 
 const TensorRef& Model::output_weight() const {
   if (const TensorRef* t = find(names::lm_head())) return *t;
   if (config.tied_embeddings) return tensor(names::embed_tokens());
-  bad_input(path + ": missing tensor '" + names::lm_head() + "' (the model is not tied)");
+  throw_bad_input(path + ": missing tensor '" + names::lm_head() + "' (the model is not tied)");
 }
 
 namespace names {

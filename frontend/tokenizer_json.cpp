@@ -5,7 +5,6 @@
 
 #include "aprc/config_json.h"
 #include "aprc/error.h"
-#include "bad_input.h"
 #include "aprc/mapped_file.h"
 
 namespace aprc {
@@ -16,7 +15,7 @@ using json = nlohmann::json;
 constexpr int64_t kMaxTokenId = int64_t{1} << 24;
 
 [[noreturn]] void fail(const std::string& path, const std::string& key, const std::string& message) {
-  bad_input(path + ": key '" + key + "': " + message);
+  throw_bad_input(path + ": key '" + key + "': " + message);
 }
 
 // obj[key] when it is a string, else "" (json::value would throw on a type mismatch).
@@ -88,7 +87,7 @@ std::optional<std::string> special_token_text(const json& config, const char* ke
 
 TokenizerData tokenizer_from_json(const json& j, const std::string& path, const json* config,
                                   const std::string& config_path) {
-  if (!j.is_object()) bad_input(path + ": expected a JSON object");
+  if (!j.is_object()) throw_bad_input(path + ": expected a JSON object");
   auto model = j.find("model");
   if (model == j.end() || !model->is_object()) fail(path, "model", "missing");
   const std::string type = model->contains("type") ? string_at(*model, "type") : "BPE";
@@ -172,7 +171,7 @@ TokenizerData tokenizer_from_json(const json& j, const std::string& path, const 
   }
 
   if (config) {
-    if (!config->is_object()) bad_input(config_path + ": expected a JSON object");
+    if (!config->is_object()) throw_bad_input(config_path + ": expected a JSON object");
     auto id_of = [&](const char* key) -> int64_t {
       auto text = special_token_text(*config, key, config_path);
       if (!text) return -1;

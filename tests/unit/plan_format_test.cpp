@@ -256,6 +256,38 @@ TEST(PlanFormat, RefusesAlteredBytesAnywhere) {
   expect_refused(dir.file("longer.plan"), "past its end");
 }
 
+// A section name holding a newline (the header's CRC32 made right again, as an altered plan may)
+// and a damaged section: the message names the section with the newline escaped and stays one line
+// (found by fuzz_plan).
+TEST(PlanFormat, NamesFromTheFileCannotBreakTheMessageLine) {
+  TempDir dir;
+  const std::string path = dir.file("a.plan");
+  write_sample_plan(path);
+  std::vector<uint8_t> bytes = test::read_file(path);
+  const auto plan = Plan::open(path);
+  for (const PlanSection& s : plan->sections())
+    if (s.name == "weights") bytes[s.offset + 70] ^= 0x10;
+  PlanHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  uint8_t* table = bytes.data() + sizeof h;
+  bool renamed = false;
+  for (uint32_t i = 0; i < h.section_count; ++i) {
+    char* name = reinterpret_cast<char*>(table + i * sizeof(PlanSectionEntry));
+    if (std::string(name) == "weights") name[2] = '\n', renamed = true;  // "we\nghts"
+  }
+  ASSERT_TRUE(renamed);
+  h.header_crc32 = 0;
+  h.header_crc32 = crc32_update(crc32(&h, sizeof h), table, h.section_count * sizeof(PlanSectionEntry));
+  std::memcpy(bytes.data(), &h, sizeof h);
+  test::write_file(dir.file("renamed.plan"), bytes);
+  expect_refused(dir.file("renamed.plan"), "section 'we\\x0aghts' CRC32 mismatch");
+  try {
+    Plan::open(dir.file("renamed.plan"));
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+  }
+}
+
 TEST(PlanFormat, RefusesAnotherFormatVersion) {
   TempDir dir;
   const std::string path = dir.file("a.plan");

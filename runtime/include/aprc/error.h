@@ -20,7 +20,9 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
 };
 
-// "FILE: what is wrong"
+// "FILE: what is wrong". Control characters in the message (from names and keys the file holds)
+// are escaped as \xNN and a message longer than 1000 characters is cut in the middle, so that it
+// stays one readable line whatever the file holds.
 [[noreturn]] void throw_bad_input(const std::string& message);
 [[noreturn]] void throw_internal(const std::string& message);
 
