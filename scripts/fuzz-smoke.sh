@@ -16,7 +16,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DAPRC_FUZZ=ON -DAPRC_BUILD_COMPILER=OFF -DAPRC_FIXTURES_DIR="$fixtures" > "$build/configure.log" 2>&1 ||
   { cat "$build/configure.log"; exit 1; }
-targets=(aprc_fuzz_gguf aprc_fuzz_apr aprc_fuzz_safetensors aprc_fuzz_config_json make_fuzz_seeds
+targets=(aprc_fuzz_gguf aprc_fuzz_apr aprc_fuzz_safetensors aprc_fuzz_config_json aprc_fuzz_plan make_fuzz_seeds
          aprc_frontend_tests aprc_formats_tests)
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 
@@ -34,7 +34,7 @@ rm -rf "$corpus"
 mkdir -p "$artifacts"
 "$build/tests/fuzz/make_fuzz_seeds" "$corpus"
 [ -f "$fixtures/qwen2-hf-tiny/config.json" ] && cp "$fixtures/qwen2-hf-tiny/config.json" "$corpus/config_json/"
-for target in gguf apr safetensors config_json; do
+for target in gguf apr safetensors config_json plan; do
   echo "fuzz-smoke: aprc_fuzz_$target for ${seconds}s"
   "$build/tests/fuzz/aprc_fuzz_$target" "$corpus/$target" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$artifacts/$target-" -print_final_stats=1 2>&1 |
