@@ -12,8 +12,8 @@
 
 namespace aprc {
 
-// A plan of two weights and a cpu target whose prefill runs one fused Linear step (a norm, a
-// residual epilogue, every argument kind), with placeholder code: what Plan::open reads and checks.
+// A plan of two weights and a cpu target whose prefill runs one fused Linear step (a norm prologue
+// and a residual epilogue), with placeholder code: what Plan::open reads and checks.
 void write_plan_seed(const std::string& path, const ModelConfig& config) {
   PlanWriter writer(path);
   PlanWeight norm{"norm.weight", "model.norm.weight", DType::F32, WeightLayout::RowMajor,
