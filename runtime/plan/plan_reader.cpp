@@ -43,11 +43,7 @@ std::vector<PlanSection> read_section_table(const MappedFile& file) {
   const size_t table_bytes = h.section_count * sizeof(PlanSectionEntry);
   if (size < sizeof h + table_bytes) throw_bad_input(path + ": truncated plan: the section table is cut short");
 
-  PlanHeader zeroed = h;
-  zeroed.header_crc32 = 0;
-  uint32_t crc = crc32(&zeroed, sizeof zeroed);
-  crc = crc32_update(crc, file.data() + sizeof h, table_bytes);
-  if (crc != h.header_crc32) throw_bad_input(path + ": plan header CRC32 mismatch (an altered plan)");
+  if (plan_header_crc(h, file.data() + sizeof h) != h.header_crc32) throw_bad_input(path + ": plan header CRC32 mismatch (an altered plan)");
 
   std::vector<PlanSection> sections;
   for (uint32_t i = 0; i < h.section_count; ++i) {

@@ -140,7 +140,7 @@ void PlanWriter::finish(PlanManifest manifest) {
   h.format_version = kPlanFormatVersion;
   h.section_count = static_cast<uint32_t>(table.size());
   h.file_size = end;
-  h.header_crc32 = crc32_update(crc32(&h, sizeof h), table.data(), table.size() * sizeof(PlanSectionEntry));
+  h.header_crc32 = plan_header_crc(h, table.data());
   write_at(0, &h, sizeof h);
   write_at(sizeof h, table.data(), table.size() * sizeof(PlanSectionEntry));
   // Zero the rest of the first page, so the file never holds stale bytes from an earlier write.

@@ -34,9 +34,7 @@ void repair_crcs(std::vector<uint8_t>& bytes) {
       std::memcpy(table + i * sizeof e, &e, sizeof e);
     }
   }
-  h.header_crc32 = 0;
-  uint32_t crc = crc32(&h, sizeof h);
-  h.header_crc32 = crc32_update(crc, table, h.section_count * sizeof(PlanSectionEntry));
+  h.header_crc32 = plan_header_crc(h, table);
   std::memcpy(bytes.data(), &h, sizeof h);
 }
 

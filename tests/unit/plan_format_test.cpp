@@ -276,8 +276,7 @@ TEST(PlanFormat, NamesFromTheFileCannotBreakTheMessageLine) {
     if (std::string(name) == "weights") name[2] = '\n', renamed = true;  // "we\nghts"
   }
   ASSERT_TRUE(renamed);
-  h.header_crc32 = 0;
-  h.header_crc32 = crc32_update(crc32(&h, sizeof h), table, h.section_count * sizeof(PlanSectionEntry));
+  h.header_crc32 = plan_header_crc(h, table);
   std::memcpy(bytes.data(), &h, sizeof h);
   test::write_file(dir.file("renamed.plan"), bytes);
   expect_refused(dir.file("renamed.plan"), "section 'we\\x0aghts' CRC32 mismatch");
@@ -296,8 +295,7 @@ TEST(PlanFormat, RefusesAnotherFormatVersion) {
   PlanHeader h;
   std::memcpy(&h, bytes.data(), sizeof h);
   h.format_version = kPlanFormatVersion + 1;
-  h.header_crc32 = 0;
-  h.header_crc32 = crc32_update(crc32(&h, sizeof h), bytes.data() + sizeof h, h.section_count * sizeof(PlanSectionEntry));
+  h.header_crc32 = plan_header_crc(h, bytes.data() + sizeof h);
   std::memcpy(bytes.data(), &h, sizeof h);
   test::write_file(path, bytes);
   expect_refused(path, "plan format version " + std::to_string(kPlanFormatVersion + 1));

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "aprc/crc32.h"
+
 namespace aprc {
 
 inline constexpr char kPlanMagic[8] = {'A', 'P', 'R', 'C', 'P', 'L', 'A', 'N'};
@@ -42,6 +44,13 @@ struct PlanSectionEntry {
   uint32_t reserved;
 };
 static_assert(sizeof(PlanSectionEntry) == 64, "plan section entry is 64 bytes");
+
+// What header_crc32 holds: the CRC32 of `header` with that field zero, then of the section table of
+// header.section_count entries at `table` (the bytes that follow the header).
+inline uint32_t plan_header_crc(PlanHeader header, const void* table) {
+  header.header_crc32 = 0;
+  return crc32_update(crc32(&header, sizeof header), table, header.section_count * sizeof(PlanSectionEntry));
+}
 static_assert(sizeof(PlanHeader) + kPlanMaxSections * sizeof(PlanSectionEntry) <= kPlanAlignment,
               "header and table fit in the first page");
 
