@@ -47,11 +47,7 @@ CallProfile aggregate(const Function& fn, const PlanManifest& m, const std::vect
     KernelProfile& k = p.kernels[it->second];
     ++k.calls;
     k.seconds += seconds[i] / repeats;
-    const StepCost c = step_cost(s, m, T, pos);
-    k.cost.weight_bytes += c.weight_bytes;
-    k.cost.cache_bytes += c.cache_bytes;
-    k.cost.activation_bytes += c.activation_bytes;
-    k.cost.flops += c.flops;
+    k.cost += step_cost(s, m, T, pos);
     p.timed_seconds += seconds[i] / repeats;
   }
   std::sort(p.kernels.begin(), p.kernels.end(), [](const KernelProfile& a, const KernelProfile& b) { return a.seconds > b.seconds; });
@@ -141,10 +137,7 @@ StepCost step_cost(const Step& step, const PlanManifest& m, int64_t T, int64_t p
       if (s.rope) {  // the rope_qk_kv_append it does first (fuse_decode_steps)
         Step append = step;
         append.spec.kind = KernelKind::KvAppend;
-        const StepCost a = step_cost(append, m, T, pos);
-        c.cache_bytes += a.cache_bytes;
-        c.activation_bytes += a.activation_bytes;
-        c.flops += a.flops;
+        c += step_cost(append, m, T, pos);  // no weights: an attention binds none
       }
       break;
     }

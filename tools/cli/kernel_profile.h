@@ -29,6 +29,10 @@ struct StepCost {
   double activation_bytes = 0;  // activations read and written
   double flops = 0;
   double bytes() const { return weight_bytes + cache_bytes + activation_bytes; }
+  StepCost& operator+=(const StepCost& o) {
+    weight_bytes += o.weight_bytes, cache_bytes += o.cache_bytes, activation_bytes += o.activation_bytes, flops += o.flops;
+    return *this;
+  }
 };
 StepCost step_cost(const Step& step, const PlanManifest& manifest, int64_t T, int64_t pos);
 
