@@ -174,7 +174,7 @@ Activation fp8_per_token(const Activation& x) {
     const float scale = amax / 448.0f;
     const float inv = scale > 0 ? 1.0f / scale : 0.0f;
     float* o = out.row(t);
-    for (int64_t i = 0; i < x.cols; ++i) o[i] = fp8e4m3_to_f32(f32_to_fp8e4m3(in[i] * inv)) * scale;
+    for (int64_t i = 0; i < x.cols; ++i) o[i] = fp8e4m3_hi_lo(in[i] * inv) * scale;
   }
   return out;
 }

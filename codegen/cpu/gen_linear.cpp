@@ -17,8 +17,9 @@
 //    partial sums kept per group in C[T][16] across column blocks.
 //  - per-token fp8 activations (KernelSpec::fp8_activations, fp8e4m3 weights, prefill functions):
 //    every call, T == 1 included, takes the matrix-matrix path on tokens in blocks; each block's
-//    normalized x (x * 1/rms * gamma) is rounded per token to e4m3 with the scale max|row| / 448
-//    (nearest even, saturating) and multiplied as floats, which is what the interpreter computes.
+//    normalized x (x * 1/rms * gamma), times 1 / (max|row| / 448) per token, becomes the sum of two
+//    e4m3 terms (blocks.h, aprc_fp8e4m3_hi_lo: nearest even, saturating), scaled back and multiplied
+//    as floats, which is what the interpreter computes.
 //  - T > 1 with int8 activations (KernelSpec::int8_activations, cpu_r16 weights, AVX-512 VNNI):
 //    tokens go in blocks of TB; each block's x (times gamma) is quantized once per call to int8
 //    per 32 columns (stored + 128 as u8, with its f32 scale), the weight panels become s8 vpdpbusd
@@ -472,8 +473,9 @@ static Value round_e4m3(KB& k, Value y) {
   return k.bitcast(k.bor(k.bitcast(r, k.i32), k.band(bits, ci32(-2147483648LL))), k.f32);
 }
 
-// Tokens [t0, t0 + n) of x, normalized (x * 1/rms * gamma), each rounded to e4m3 with the scale
-// s = max|row| / 448 (values times 1/s; s = 0 gives zeros) and scaled back: xq8_[local token][K].
+// Tokens [t0, t0 + n) of x, normalized (x * 1/rms * gamma), each times 1/s with the scale
+// s = max|row| / 448 (s = 0 gives zeros) as two e4m3 terms, hi = e4m3(v) and lo = e4m3(v - hi), whose
+// sum is scaled back: xq8_[local token][K].
 void LinearGen::quantize_fp8(Value t0, Value n) {
   auto& k = k_;
   Value zero = k.vconst_f(0, 16);
@@ -498,7 +500,9 @@ void LinearGen::quantize_fp8(Value t0, Value n) {
     Value s16 = k.splat(scale, 16);
     Value out = k.mul(lt, k.ci(K_));
     for_lanes16(k, k.ci(0), k.ci(K_), [&](Value i, Value mask) {
-      Value v = k.mul(round_e4m3(k, k.mul(normalized(i, mask), inv_s)), s16);
+      Value v = k.mul(normalized(i, mask), inv_s);
+      Value hi = round_e4m3(k, v);
+      v = k.mul(k.add(hi, round_e4m3(k, k.sub(v, hi))), s16);
       if (mask) k.vstore_masked(v, xq8_, k.add(out, i), mask);
       else k.vstore(v, xq8_, k.add(out, i));
     });

@@ -235,6 +235,7 @@ uint16_t f32_to_bf16(float f) {
 }
 
 uint8_t f32_to_fp8e4m3(float f) { return aprc_f32_to_fp8e4m3(f); }
+float fp8e4m3_hi_lo(float v) { return aprc_fp8e4m3_hi_lo(v); }
 
 namespace {
 

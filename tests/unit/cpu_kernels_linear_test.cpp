@@ -54,15 +54,15 @@ void check_linear(CpuModule& mod, LinearData& d, int64_t T, bool alias, Rng& rng
       const double inv = 1 / std::sqrt(ss / K + s.eps);
       for (int64_t k = 0; k < K; ++k) xn[t * K + k] *= inv * d.gamma_vals[k];
     }
-  // per-token fp8 activations: each normalized row rounded to e4m3 with the scale max|row| / 448,
-  // through blocks.h's integer encoder (the interpreter's rule)
+  // per-token fp8 activations: each normalized row, times 1 / (max|row| / 448), as two e4m3 terms
+  // through blocks.h's integer encoder (aprc_fp8e4m3_hi_lo, the interpreter's rule)
   if (s.fp8_activations)
     for (int64_t t = 0; t < T; ++t) {
       float amax = 0;
       for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(float(xn[t * K + k])));
       const float scale = amax / 448.0f, inv = scale > 0 ? 1.0f / scale : 0.0f;
       for (int64_t k = 0; k < K; ++k)
-        xn[t * K + k] = double(aprc_fp8e4m3_to_f32(aprc_f32_to_fp8e4m3(float(xn[t * K + k]) * inv))) * scale;
+        xn[t * K + k] = double(aprc_fp8e4m3_hi_lo(float(xn[t * K + k]) * inv)) * scale;
     }
   auto matmul = [&](size_t i) {
     const int64_t N = s.weights[i].rows;

@@ -64,7 +64,7 @@ void fp8_per_token(std::vector<float>& x, int64_t T, int64_t K) {
     float amax = 0;
     for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[t * K + k]));
     const float scale = amax / 448.f, inv = scale > 0 ? 1.f / scale : 0.f;
-    for (int64_t k = 0; k < K; ++k) x[t * K + k] = aprc_fp8e4m3_to_f32(aprc_f32_to_fp8e4m3(x[t * K + k] * inv)) * scale;
+    for (int64_t k = 0; k < K; ++k) x[t * K + k] = aprc_fp8e4m3_hi_lo(x[t * K + k] * inv) * scale;
   }
 }
 

@@ -55,7 +55,8 @@ TestWeight make_weight(DType dtype, WeightLayout layout, int64_t rows, int64_t c
                        ScaleGranularity scales = ScaleGranularity::PerChannel);
 
 // Dynamic per-token fp8 activations, as the reference interpreter's fp8_per_token: each of the T rows
-// of K values quantized to e4m3 with the scale max|row| / 448, then dequantized in place.
+// of K values, times 1 / (max|row| / 448), as two e4m3 terms (aprc_fp8e4m3_hi_lo), then dequantized in
+// place.
 void fp8_per_token(std::vector<float>& x, int64_t T, int64_t K);
 
 // max |a - b| / max |ref|; +inf if anything is NaN or the sizes differ.
@@ -65,8 +66,8 @@ double rel_error(const std::vector<float>& got, const std::vector<float>& ref);
 std::vector<float> ref_rms_norm(const std::vector<float>& x, int64_t T, int64_t H, const std::vector<float>& gamma,
                                 double eps);
 // outputs of a Linear spec (one vector per output of the kind's argument list); with
-// spec.fp8_activations, each row of the (normalized) input is first quantized to e4m3 with the scale
-// max|row| / 448, as the reference interpreter's fp8_per_token does
+// spec.fp8_activations, each row of the (normalized) input is first quantized to two e4m3 terms with
+// the scale max|row| / 448, as the reference interpreter's fp8_per_token does
 std::vector<std::vector<float>> ref_linear(const KernelSpec& spec, const std::vector<float>& x, int64_t T,
                                            const std::vector<const TestWeight*>& w, const std::vector<float>* gamma,
                                            const std::vector<std::vector<float>>& biases,

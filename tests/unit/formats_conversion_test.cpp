@@ -102,6 +102,30 @@ TEST(Conversions, Fp8EncoderSweepsEveryExponent) {
   EXPECT_EQ(aprc_f32_to_fp8e4m3(std::nanf("")) & 0x7f, 0x7f);
 }
 
+// A per-token fp8 activation's two terms (aprc_fp8e4m3_hi_lo): within 2^-8 of the value, or 2^-10
+// (half of lo's subnormal quantum) near zero, over every exponent a scaled activation takes; and
+// continuous where hi jumps: just below and just above the midpoint of every two neighbouring
+// positive codes (where hi moves by a whole step), the sums differ by 2^-8 of the value, or by lo's
+// quantum 2^-9 among the subnormals, where hi's step is that quantum too.
+TEST(Conversions, Fp8TwoTermsAreWithinTwoToTheMinus8AndContinuous) {
+  auto bound = [](double v) { return std::ldexp(std::fabs(v), -8) + std::ldexp(1.0, -10); };
+  auto jump = [](double v) { return std::ldexp(std::fabs(v), -8) + std::ldexp(1.0, -9); };
+  for (uint32_t bits = 0x30000000u; bits <= 0x43e00000u; bits += 4093u) {  // 2^-31 .. 448
+    for (const uint32_t sign : {0u, 0x80000000u}) {
+      const float v = bits_to_float(bits | sign);
+      ASSERT_LE(std::fabs(double(aprc_fp8e4m3_hi_lo(v)) - v), bound(v)) << v;
+      ASSERT_EQ(aprc_fp8e4m3_hi_lo(v), fp8e4m3_hi_lo(v));
+    }
+  }
+  for (uint8_t c = 0; c < 0x7e; ++c) {
+    const float mid = 0.5f * (fp8e4m3_to_f32(c) + fp8e4m3_to_f32(static_cast<uint8_t>(c + 1)));
+    const float below = std::nextafter(mid, 0.0f), above = std::nextafter(mid, 448.0f);
+    ASSERT_NE(f32_to_fp8e4m3(below), f32_to_fp8e4m3(above)) << "code " << int(c);  // hi jumps here
+    ASSERT_LE(std::fabs(double(aprc_fp8e4m3_hi_lo(above)) - aprc_fp8e4m3_hi_lo(below)), jump(mid)) << "code " << int(c);
+  }
+  EXPECT_TRUE(std::isnan(aprc_fp8e4m3_hi_lo(std::nanf(""))));
+}
+
 // For 16-bit formats, brute force over 65536 codes is too slow per sample; compare with the
 // neighbouring codes instead (the decoded values are monotonic in the code for each sign).
 template <class Decode>

@@ -23,17 +23,20 @@ constexpr double kFp8FixtureMinTop1 = 0.9;         // agreement with ggml's f32 
 constexpr double kFp8AllFixtureMaxError = 0.13;
 constexpr double kFp8AllFixtureMinTop1 = 0.85;
 
-// With per-token fp8 activations too (prefill): measured 0.145 (interpreter) and 0.146 (CPU plan),
-// top-1 47/59 and 46/59 with ggml.
-constexpr double kFp8ActFixtureMaxError = 0.2;
-constexpr double kFp8ActFixtureMinTop1 = 0.7;
+// With per-token fp8 activations too (prefill; two e4m3 terms a value, blocks.h's
+// aprc_fp8e4m3_hi_lo): measured 0.110, top-1 54/59 (interpreter and CPU plan), as with fp8 weights
+// alone. (One e4m3 term a value, before: 0.145, top-1 47/59.)
+constexpr double kFp8ActFixtureMaxError = 0.12;
+constexpr double kFp8ActFixtureMinTop1 = 0.9;
 
-// A plan with per-token fp8 activations against the interpreter on the same module. Rounding to
-// e4m3 is discontinuous: where the kernels' f32 arithmetic and the interpreter's f64 one differ by
-// an ulp at a rounding boundary, one activation moves by a whole e4m3 step (up to 1/16 of it), and
-// the fixture's random layers carry that on. Measured: up to 0.051 of the largest |logit| on the
-// fixture, 0.027 on the synthetic tiny model; the kernels themselves match an fp64 reference of the
-// same rounding within 1e-5 (cpu_kernels_linear_test.cpp, Fp8PerTokenActivations).
-constexpr double kFp8ActPlanVsInterpreter = 0.1;
+// A plan with per-token fp8 activations against the interpreter on the same module. Rounding is
+// discontinuous: where the kernels' f32 arithmetic and the interpreter's differ by an ulp at a rounding
+// boundary of the lo term, that term moves by its quantum (2^-8 of the value), and random layers carry
+// that on; hi's boundaries move nothing, since lo takes up the difference. Measured: 1.5e-3 of the
+// largest |logit| on the fixture, 2.1e-3 on the synthetic tiny model (one e4m3 term a value, before:
+// 0.051 and 0.027). The bound is issue 6's for the cuda against the cpu plan; the kernels themselves
+// match an fp64 reference of the same rounding within 1e-5 (cpu_kernels_linear_test.cpp,
+// Fp8PerTokenActivations).
+constexpr double kFp8ActPlanVsInterpreter = 1e-2;
 
 }  // namespace aprc::testing

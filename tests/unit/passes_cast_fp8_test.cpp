@@ -133,8 +133,19 @@ TEST(CastFp8, TiedOutputProjectionIsCastWithoutTheEmbedding) {
   EXPECT_LT(testing::relative_error(got, want), 1e-6);
 }
 
-// x quantized to e4m3 per row by brute force (the nearest of all finite codes, ties to the even
-// code), times its scale, then multiplied with the weights' dequantized values in double.
+// The nearest e4m3 value to v by brute force (of all finite codes, ties to the even code).
+double nearest_e4m3(double v) {
+  double best = 0, best_err = INFINITY;
+  for (int code = 0; code < 0x7f; ++code) {  // the finite non-negative codes
+    const double c = std::copysign(static_cast<double>(fp8e4m3_to_f32(static_cast<uint8_t>(code))), v);
+    const double e = std::fabs(c - v);
+    if (e < best_err || (e == best_err && code % 2 == 0)) best = c, best_err = e;
+  }
+  return best;
+}
+
+// x per row times 1 / scale as two e4m3 terms found by brute force (hi nearest to v, lo nearest to
+// v - hi), times its scale, then multiplied with the weights' dequantized values in double.
 Activation per_token_product(const Activation& x, const std::vector<float>& w, int64_t out) {
   Activation y(x.rows, out);
   std::vector<double> q(static_cast<size_t>(x.cols));
@@ -144,13 +155,8 @@ Activation per_token_product(const Activation& x, const std::vector<float>& w, i
     const float scale = amax / 448.0f;
     for (int64_t i = 0; i < x.cols; ++i) {
       const float v = x.row(t)[i] * (1.0f / scale);
-      double best = 0, best_err = INFINITY;
-      for (int code = 0; code < 0x7f; ++code) {  // the finite non-negative codes
-        const double c = std::copysign(static_cast<double>(fp8e4m3_to_f32(static_cast<uint8_t>(code))), v);
-        const double e = std::fabs(c - v);
-        if (e < best_err || (e == best_err && code % 2 == 0)) best = c, best_err = e;
-      }
-      q[i] = best * scale;
+      const double hi = nearest_e4m3(v);
+      q[i] = (hi + nearest_e4m3(v - hi)) * scale;
     }
     for (int64_t o = 0; o < out; ++o) {
       double s = 0;

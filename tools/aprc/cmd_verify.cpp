@@ -56,7 +56,7 @@ constexpr const char* kUsage =
     "  --fp8-ops GROUPS   which linear weights are cast: attn_qkv, attn_proj, mlp, logits; layers (the\n"
     "                     default: all but logits) or all\n"
     "  --fp8-scales S     per-channel (one scale per output row, the default) or per-tensor\n"
-    "  --fp8-activations per-token  prefill activations quantized per token to e4m3 too\n"
+    "  --fp8-activations per-token  prefill activations quantized per token too (two e4m3 terms a value)\n"
     "  --no-plans         the interpreter's rows only (no compile)\n";
 
 constexpr const char* kDefaultPrompt = "The quick brown fox jumps over the lazy dog. Then, at the river, it";

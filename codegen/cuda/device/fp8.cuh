@@ -9,9 +9,10 @@
 //     exact in bf16 (3 mantissa bits, exponents 2^-9 .. 2^8), so that path stays f32-accurate;
 //   - the FP8 tensor-core prefill (aprc_fp8_mma_tile, sm_89 and newer: mma.sync m16n8k32 e4m3 x e4m3
 //     with f32 accumulation) for linears that carry aprc.fp8_per_token_activations: each token's row
-//     of the (normalized) input is quantized to e4m3 with the scale max|row| / 448, exactly as the
-//     reference interpreter's fp8_per_token does, and the tile multiplies codes by codes; the result
-//     is the accumulated sum times the token's scale times the row's scale.
+//     of the (normalized) input, divided by the scale max|row| / 448, becomes two e4m3 terms, hi and
+//     the rounded remainder lo, exactly as the reference interpreter's fp8_per_token does; the tile
+//     multiplies both by the weights' codes into one accumulator, and the result is that sum times
+//     the token's scale times the row's scale.
 // Older GPUs and the emulator run the same FP8 tile through a shuffle-based model of the instruction
 // (aprc_mma_e4m3_16832), so the kernel text is checked everywhere.
 #pragma once
@@ -159,10 +160,13 @@ APRC_DEV void aprc_mma_e4m3_16832(float* d, const unsigned* a, const unsigned* b
 // 64 tokens x 128 rows a block of 8 warps (warp w: tokens 32 (w / 4).., rows 32 (w % 4)..), K in steps
 // of 32. Before the K loop, each token's 1/rms (when NORM), the largest |h| of its normalized row h and
 // so its scale max|h| / 448 are found (one pass over the rows, 8 tokens a warp). Each step stages the
-// e4m3 codes of h times 1/scale (A, 8 values a thread) and the weights' codes as they are (B, 16 bytes a
-// thread and weight), then each warp runs 2 x 4 mma a weight; the next step's global loads are issued
-// before this step's mma, into registers. 128 rows a block halve the activation traffic per output of a
-// 64-row tile (each block reads its 64 rows of x twice: once for the scales, once for the codes).
+// two e4m3 terms of h times 1/scale (A hi and lo, 8 values a thread) and the weights' codes as they are
+// (B, 16 bytes a thread and weight), then each warp runs 2 x 4 mma a weight and term: every hi product
+// first, then every lo product, so that no mma waits on the one before it (both add into one
+// accumulator). The next step's global loads are issued before this step's mma, into registers, and
+// staged after them into the other of two shared buffers, so that one barrier a step suffices. 128
+// rows a block halve the activation traffic per output of a 64-row tile (each block reads its 64 rows
+// of x twice: once for the scales, once for the codes).
 
 #define APRC_FP8_BM 64
 #define APRC_FP8_BN 128
@@ -170,8 +174,10 @@ APRC_DEV void aprc_mma_e4m3_16832(float* d, const unsigned* a, const unsigned* b
 #define APRC_FP8_LD 48  // bytes per staged row: 32 codes and 16 bytes of padding (conflict-free reads)
 
 struct alignas(16) aprc_fp8_smem {
-  unsigned char a[APRC_FP8_BM * APRC_FP8_LD];
-  unsigned char b[2][APRC_FP8_BN * APRC_FP8_LD];
+  // Two buffers (one step read by the mma while the next is written), each of the hi and lo terms
+  // of the activations (a) and of each weight's codes (b).
+  unsigned char a[2][2][APRC_FP8_BM * APRC_FP8_LD];
+  unsigned char b[2][2][APRC_FP8_BN * APRC_FP8_LD];
   float a_rms[APRC_FP8_BM];    // 1/rms of the token's row (1 without NORM)
   float a_inv[APRC_FP8_BM];    // 1 / scale (0 for an all-zero row)
   float a_scale[APRC_FP8_BM];  // max|h| / 448
@@ -250,43 +256,64 @@ APRC_DEV void aprc_fp8_mma_tile(const W0& w0, const W1& w1, int n0, int N, const
     wb[0] = w0.codes16(bn, k0 + 16 * bh);
     if (M == 2) wb[M - 1] = w1.codes16(bn, k0 + 16 * bh);
   };
+  // Stage the loaded step k0 into buffer `buf`: the activations' two terms, the weights' codes.
+  auto stage = [&](int k0, int buf) {
+    float h[8] = {xa[0].x, xa[0].y, xa[0].z, xa[0].w, xa[1].x, xa[1].y, xa[1].z, xa[1].w};
+    if (NORM) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) h[i] = (h[i] * aprc_vec<GELEM>(gamma, k0 + 8 * aq + i)) * a_rms;
+    }
+    uint2 hi = {0u, 0u}, lo = {0u, 0u};
+    if (alive) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) h[i] *= a_inv;
+      hi.x = aprc_pack_e4m3x2(h[0], h[1]) | aprc_pack_e4m3x2(h[2], h[3]) << 16;
+      hi.y = aprc_pack_e4m3x2(h[4], h[5]) | aprc_pack_e4m3x2(h[6], h[7]) << 16;
+      float q[8];
+      aprc_e4m3x4_to_floats(hi.x, q);
+      aprc_e4m3x4_to_floats(hi.y, q + 4);
+      lo.x = aprc_pack_e4m3x2(h[0] - q[0], h[1] - q[1]) | aprc_pack_e4m3x2(h[2] - q[2], h[3] - q[3]) << 16;
+      lo.y = aprc_pack_e4m3x2(h[4] - q[4], h[5] - q[5]) | aprc_pack_e4m3x2(h[6] - q[6], h[7] - q[7]) << 16;
+    }
+    *(uint2*)(sm.a[buf][0] + arow_i * APRC_FP8_LD + 8 * aq) = hi;
+    *(uint2*)(sm.a[buf][1] + arow_i * APRC_FP8_LD + 8 * aq) = lo;
+#pragma unroll
+    for (int m = 0; m < M; ++m) *(uint4*)(sm.b[buf][m] + brow_i * APRC_FP8_LD + 16 * bh) = wb[m];
+  };
   load(0);
-  for (int k0 = 0; k0 < K; k0 += 32) {
-    {
-      float h[8] = {xa[0].x, xa[0].y, xa[0].z, xa[0].w, xa[1].x, xa[1].y, xa[1].z, xa[1].w};
-      if (NORM) {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) h[i] = (h[i] * aprc_vec<GELEM>(gamma, k0 + 8 * aq + i)) * a_rms;
-      }
-      uint2 c = {0u, 0u};
-      if (alive) {
-        c.x = aprc_pack_e4m3x2(h[0] * a_inv, h[1] * a_inv) | aprc_pack_e4m3x2(h[2] * a_inv, h[3] * a_inv) << 16;
-        c.y = aprc_pack_e4m3x2(h[4] * a_inv, h[5] * a_inv) | aprc_pack_e4m3x2(h[6] * a_inv, h[7] * a_inv) << 16;
-      }
-      *(uint2*)(sm.a + arow_i * APRC_FP8_LD + 8 * aq) = c;
-#pragma unroll
-      for (int m = 0; m < M; ++m) *(uint4*)(sm.b[m] + brow_i * APRC_FP8_LD + 16 * bh) = wb[m];
-    }
-    aprc_sync();
-    if (k0 + 32 < K) load(k0 + 32);  // in flight during this step's mma
+  stage(0, 0);
+  aprc_sync();
+  for (int k0 = 0, buf = 0; k0 < K; k0 += 32, buf ^= 1) {
+    const bool more = k0 + 32 < K;
+    if (more) load(k0 + 32);  // in flight during this step's mma
 
-    unsigned a[2][4];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const unsigned char* r0 = sm.a + (wm * 32 + i * 16 + g) * APRC_FP8_LD + 4 * tq;
-      const unsigned char* r8 = r0 + 8 * APRC_FP8_LD;
-      a[i][0] = *(const unsigned*)r0, a[i][1] = *(const unsigned*)r8;
-      a[i][2] = *(const unsigned*)(r0 + 16), a[i][3] = *(const unsigned*)(r8 + 16);
-    }
+    unsigned b[M][4][2];
 #pragma unroll
     for (int m = 0; m < M; ++m)
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const unsigned char* col = sm.b[m] + (wn * 32 + j * 8 + g) * APRC_FP8_LD + 4 * tq;
-        const unsigned b[2] = {*(const unsigned*)col, *(const unsigned*)(col + 16)};
-#pragma unroll
-        for (int i = 0; i < 2; ++i) aprc_mma_e4m3_16832(acc[m][i][j], a[i], b);
+        const unsigned char* col = sm.b[buf][m] + (wn * 32 + j * 8 + g) * APRC_FP8_LD + 4 * tq;
+        b[m][j][0] = *(const unsigned*)col, b[m][j][1] = *(const unsigned*)(col + 16);
       }
+#pragma unroll
+    for (int term = 0; term < 2; ++term) {
+      unsigned a[2][4];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const unsigned char* r0 = sm.a[buf][term] + (wm * 32 + i * 16 + g) * APRC_FP8_LD + 4 * tq;
+        const unsigned char* r8 = r0 + 8 * APRC_FP8_LD;
+        a[i][0] = *(const unsigned*)r0, a[i][1] = *(const unsigned*)r8;
+        a[i][2] = *(const unsigned*)(r0 + 16), a[i][3] = *(const unsigned*)(r8 + 16);
+      }
+#pragma unroll
+      for (int m = 0; m < M; ++m)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+          for (int i = 0; i < 2; ++i) aprc_mma_e4m3_16832(acc[m][i][j], a[i], b[m][j]);
+    }
+    // The other buffer's readers finished at the last barrier; this step's finish at the next.
+    if (more) stage(k0 + 32, buf ^ 1);
     aprc_sync();
   }
 

@@ -96,10 +96,10 @@ struct KernelSpec {
   // fp8) ignore it and stay fp32.
   bool int8_activations = false;
   // Linear with fp8e4m3 weights in a prefill function (aprc.fp8_per_token_activations, from
-  // aprc-cast-fp8 per-token-activations): each row of the (normalized) input is quantized to e4m3
-  // with the scale max|row| / 448 before the products, at every row count (the interpreter's
-  // fp8_per_token). CUDA runs it on the FP8 tensor cores; the CPU rounds to e4m3 and multiplies in
-  // f32. Every weight of the step is fp8e4m3.
+  // aprc-cast-fp8 per-token-activations): each row of the (normalized) input is quantized to two
+  // e4m3 terms with the scale max|row| / 448 before the products, at every row count (the
+  // interpreter's fp8_per_token). CUDA runs it on the FP8 tensor cores; the CPU rounds the same way
+  // and multiplies in f32. Every weight of the step is fp8e4m3.
   bool fp8_activations = false;
 
   // Rope / KvAppend / Attention

@@ -72,9 +72,10 @@ Activation silu(const Activation& x);
 Activation mul(const Activation& a, const Activation& b);
 Activation add(const Activation& a, const Activation& b);
 
-// Dynamic per-token fp8 activations (aprc.fp8_per_token_activations): each row quantized to e4m3
-// with the scale max|row| / 448 (values times 1/scale, nearest even, saturating), then dequantized,
-// so that a product with it is the product of the fp8 codes times both scales.
+// Dynamic per-token fp8 activations (aprc.fp8_per_token_activations): each row, times 1/scale with
+// the scale max|row| / 448, as two e4m3 terms (blocks.h, aprc_fp8e4m3_hi_lo: nearest even,
+// saturating), then dequantized, so that a product with it is the sum of the products of each term's
+// fp8 codes times both scales.
 Activation fp8_per_token(const Activation& x);
 
 // The last row of x (what `logits last_only` projects).

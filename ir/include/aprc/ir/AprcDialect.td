@@ -33,8 +33,9 @@ def Aprc_Dialect : Dialect {
     static constexpr int64_t kFunctionOutput = -1;
     // Dynamic per-token fp8 activations (aprc-cast-fp8, prefill functions): a unit attribute on an
     // aprc.linear, aprc.fused_linear or aprc.logits with fp8e4m3 weights. Each row of the input that
-    // the products read (after the norm prologue) is quantized to e4m3 with the scale max|row| / 448
-    // (values times 1/scale, nearest even, saturating) before it meets the fp8 weights.
+    // the products read (after the norm prologue), times 1/scale with the scale max|row| / 448, is
+    // quantized to two e4m3 terms (hi = e4m3(v), lo = e4m3(v - hi): aprc_fp8e4m3_hi_lo in
+    // formats/blocks.h; nearest even, saturating) before it meets the fp8 weights.
     static constexpr ::llvm::StringLiteral kFp8PerTokenAttrName = "aprc.fp8_per_token_activations";
   }];
 }

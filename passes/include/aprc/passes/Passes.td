@@ -107,7 +107,8 @@ def CastFp8 : Pass<"aprc-cast-fp8", "::mlir::ModuleOp"> {
     Run it before aprc-repack-weights, which gives fp8 weights their target layout.
     With `per-token-activations`, every product of an fp8 weight in a prefill function (one whose
     activations have a dynamic row count) gets `aprc.fp8_per_token_activations` (AprcDialect.td):
-    its input rows are quantized to e4m3 per token before the product.
+    its input rows are quantized per token to two e4m3 terms (hi and the rounded remainder lo; why:
+    docs/design.md) before the product.
   }];
   let options = [
     Option<"granularity", "granularity", "::aprc::ScaleGranularity", "::aprc::ScaleGranularity::PerChannel",
@@ -118,7 +119,7 @@ def CastFp8 : Pass<"aprc-cast-fp8", "::mlir::ModuleOp"> {
     ListOption<"ops", "ops", "std::string",
                "the groups of weights to cast: attn_qkv, attn_proj, mlp, logits, layers (the default), all">,
     Option<"perTokenActivations", "per-token-activations", "bool", "false",
-           "quantize prefill activations per token to e4m3 before the fp8 products">
+           "quantize prefill activations per token to two e4m3 terms before the fp8 products">
   ];
 }
 

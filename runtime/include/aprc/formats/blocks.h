@@ -107,6 +107,17 @@ APRC_HD uint8_t aprc_f32_to_fp8e4m3(float f) {
   return sign | (uint8_t)(code > 0x7eu ? 0x7eu : code);
 }
 
+// A per-token fp8 activation (aprc.fp8_per_token_activations): v, already times its token's
+// 1 / scale (|v| <= 448), becomes two e4m3 terms, hi = e4m3(v) and lo = e4m3(v - hi) (v - hi is exact
+// in f32), and a product with it is the sum of two FP8 products. Their sum is within 2^-8 |v| (or
+// 2^-10, half of lo's subnormal quantum) where hi alone is within 2^-4 |v|; and it is continuous
+// where hi jumps (up to lo's quantum 2^-9 among the subnormals): an engine whose v differs by an ulp
+// at hi's rounding boundary gets the same sum within 2^-8 |v|, not e4m3's step. The two terms' value:
+APRC_HD float aprc_fp8e4m3_hi_lo(float v) {
+  const float hi = aprc_fp8e4m3_to_f32(aprc_f32_to_fp8e4m3(v));
+  return hi + aprc_fp8e4m3_to_f32(aprc_f32_to_fp8e4m3(v - hi));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Block formats. Each: the struct, its math and bits per weight, a size assertion, and the
 // dequantization of one block into `out` (block-size floats).

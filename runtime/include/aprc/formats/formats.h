@@ -89,5 +89,6 @@ float bf16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);  // round to nearest even
 float fp8e4m3_to_f32(uint8_t b);
 uint8_t f32_to_fp8e4m3(float f);  // round to nearest even, saturating at +-448
+float fp8e4m3_hi_lo(float v);      // a per-token fp8 activation's two e4m3 terms, summed (blocks.h)
 
 }  // namespace aprc
