@@ -174,8 +174,8 @@ APRC_DEV void aprc_mma_e4m3_16832(float* d, const unsigned* a, const unsigned* b
 #define APRC_FP8_LD 48  // bytes per staged row: 32 codes and 16 bytes of padding (conflict-free reads)
 
 struct alignas(16) aprc_fp8_smem {
-  // Two buffers (one step read by the mma while the next is written), each of the hi and lo terms
-  // of the activations (a) and of each weight's codes (b).
+  // Two buffers (one step read by the mma while the next is written): a[buffer][hi, lo] holds the
+  // activations' two terms, b[buffer][weight] the weights' codes.
   unsigned char a[2][2][APRC_FP8_BM * APRC_FP8_LD];
   unsigned char b[2][2][APRC_FP8_BN * APRC_FP8_LD];
   float a_rms[APRC_FP8_BM];    // 1/rms of the token's row (1 without NORM)
