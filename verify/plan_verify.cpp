@@ -12,6 +12,16 @@
 
 namespace aprc::verify {
 
+double default_tolerance(const PlanManifest& plan) {
+  double tolerance = VerifyOptions{}.tolerance;
+  for (const PlanTarget& target : plan.targets)
+    for (const PlanKernel& k : target.kernels) {
+      if (k.spec.fp8_activations) tolerance = std::max(tolerance, 1e-2);
+      if (k.spec.int8_activations) tolerance = std::max(tolerance, 5e-2);
+    }
+  return tolerance;
+}
+
 Verification verify_plan(const std::string& plan_path, std::span<const int32_t> prompt, const PlanVerifyOptions& options,
                          const Progress& progress) {
   if (!options.open) throw_internal("verify_plan: no way to open engines given");

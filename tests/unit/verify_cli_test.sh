@@ -105,6 +105,32 @@ else
   echo "note: $fixtures/qwen2-tiny-q4km.gguf not found; checked the synthetic model only"
 fi
 
+# Plans whose kernels round activations are held to their rounding's noise by default (plan_verify.h,
+# default_tolerance): per-token fp8 activations 1e-2 (the note says so), int8 activations 5e-2; the
+# same fault is still caught at its value; --tolerance still wins.
+"$aprc" compile --synthetic tiny --weights fp8 --fp8-activations per-token -o "$tmp/fp8act.plan" --target cpu --quiet > /dev/null &&
+  "$aprc" compile --synthetic tiny --weights fp8 --fp8-activations per-token -o "$tmp/fp8act-fault.plan" --target cpu --quiet \
+    --inject-fault "$fault" > /dev/null &&
+  "$aprc" compile --synthetic tiny --int8-activations -o "$tmp/int8act.plan" --target cpu --quiet > /dev/null ||
+  fail "compile the plans that round activations"
+"$aprc" verify "$tmp/fp8act.plan" --json > "$tmp/fp8act.json" 2> "$tmp/fp8act.err"
+rc=$?
+[ $rc -eq 0 ] && grep -q "note: the plan's kernels round activations (fp8 per token or int8), so the default tolerance is 1e-02" \
+  "$tmp/fp8act.err" || fail "verify of a per-token fp8 plan: exit $rc, $(cat "$tmp/fp8act.err" | tail -2)"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['passed'] and j['tolerance'] == 1e-2, j['verdict']" \
+  "$tmp/fp8act.json" || fail "verify --json of a per-token fp8 plan"
+"$aprc" verify "$tmp/int8act.plan" --quiet --json > "$tmp/int8act.json"
+rc=$?
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['passed'] and j['tolerance'] == 5e-2, j['verdict']" \
+  "$tmp/int8act.json" && [ $rc -eq 0 ] || fail "verify of an int8-activation plan: exit $rc"
+"$aprc" verify "$tmp/fp8act-fault.plan" --quiet > "$tmp/fp8act-fault.txt"
+rc=$?
+[ $rc -eq 1 ] && tail -1 "$tmp/fp8act-fault.txt" | grep -q "^FAIL: cpu: first op over tolerance: $fault_value in prefill" ||
+  fail "verify of a faulty per-token fp8 plan: exit $rc, $(tail -1 "$tmp/fp8act-fault.txt")"
+"$aprc" verify "$tmp/fp8act.plan" --quiet --json --tolerance 1e-9 > "$tmp/tight.json"
+rc=$?
+[ $rc -eq 1 ] || fail "verify --tolerance 1e-9 of a per-token fp8 plan: exit $rc, not 1"
+
 # aprc record (aprc-rt on a GPU host) then aprc verify --recorded (where the compiler is): the
 # recorded clean run passes; the recorded faulty run is caught at the same value.
 "$aprc" record "$tmp/synthetic.plan" --ids 5,17,2,901,33,7 --decode 2 -o "$tmp/clean.vdump" --quiet > /dev/null ||

@@ -84,6 +84,20 @@ TestModelSpec small_spec(int64_t layers = 3) {
   return spec;
 }
 
+// default_tolerance: 1e-3 for kernels in f32, 1e-2 once any kernel of any target rounds activations to
+// fp8 per token, 5e-2 once one rounds them to int8 (plan_verify.h says why).
+TEST(VerifyEngine, DefaultToleranceFollowsTheKernelsArithmetic) {
+  PlanManifest m;
+  m.targets.resize(2);
+  m.targets[0].kernels.resize(2);
+  m.targets[1].kernels.resize(1);
+  EXPECT_EQ(default_tolerance(m), 1e-3);
+  m.targets[1].kernels[0].spec.fp8_activations = true;
+  EXPECT_EQ(default_tolerance(m), 1e-2);
+  m.targets[0].kernels[1].spec.int8_activations = true;
+  EXPECT_EQ(default_tolerance(m), 5e-2);
+}
+
 TEST(VerifyEngine, ACorrectPlanPassesOnEveryOpOfPrefillAndDecode) {
   PlanFixture f(small_spec());
   const std::vector<int32_t> prompt = random_ids(11, 173, 1);  // 8 + 3: two prefill calls

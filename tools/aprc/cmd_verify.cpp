@@ -40,7 +40,8 @@ constexpr const char* kUsage =
     "  --engines LIST     the engines to check against the reference (cpu, cuda; `reference` is always the\n"
     "                     baseline); default: every target of the plan; a model file is compiled for these\n"
     "                     (default cpu)\n"
-    "  --tolerance X      on max |error| / max |reference value| of each op (default 1e-3)\n"
+    "  --tolerance X      on max |error| / max |reference value| of each op (default 1e-3; 1e-2 for a plan with\n"
+    "                     per-token fp8 activations, 5e-2 with int8 activations: their rounding's noise)\n"
     "  --decode N         decode steps after the prompt, each fed the reference's greedy token (default 4)\n"
     "  --model FILE       the reference's weights from this model file instead of the plan\n"
     "  --recorded F[,F]   runs recorded by `aprc record PLAN` (aprc-rt, e.g. on a GPU host), compared too; their\n"
@@ -164,6 +165,14 @@ int cmd_verify(int argc, char** argv) {
   }
 
   const auto plan = Plan::open(plan_path);
+  if (!args.value("tolerance")) {
+    options.verify.tolerance = verify::default_tolerance(plan->manifest());
+    if (options.verify.tolerance != verify::VerifyOptions{}.tolerance) {
+      char t[16];
+      std::snprintf(t, sizeof t, "%.0e", options.verify.tolerance);
+      progress(std::string("note: the plan's kernels round activations (fp8 per token or int8), so the default tolerance is ") + t);
+    }
+  }
   if (plan->manifest().options.contains("inject_fault"))
     progress("note: the plan was compiled with --inject-fault " + plan->manifest().options["inject_fault"].dump());
   // A recorded run brings its prompt.
