@@ -195,6 +195,12 @@ std::vector<uint8_t> unpack(WeightLayout layout, const TensorView& packed) {
         }
       return out;
     }
+    case WeightLayout::CudaQ4K:
+    case WeightLayout::CudaQ5K:
+    case WeightLayout::CudaQ6K:
+    case WeightLayout::CudaQ8_0:
+    case WeightLayout::CudaQ5_0:
+      return cuda_unpack(layout, packed);
   }
   throw_internal("unpack: unknown layout");
 }

@@ -273,23 +273,40 @@ std::vector<uint8_t> cuda_repack(WeightLayout layout, const TensorView& row_majo
   return out;
 }
 
+namespace {
+
+// Blocks [b0, b0 + n) of `view` (in d's layout) gathered back into row_major blocks at `out`.
+void gather_blocks(const CudaLayoutDef& d, const Geometry& g, const TensorView& view, int64_t b0, int64_t n,
+                   uint8_t* out) {
+  const uint8_t* planes[kMaxPlanes] = {};
+  for (int p = 0; p < d.planes; ++p) planes[p] = view.bytes.data() + cuda_layout_plane_offset(d.layout, g.total_blocks, p);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* src[kMaxPlanes];
+    for (int p = 0; p < d.planes; ++p) src[p] = planes[p] + (b0 + i) * d.plane_bytes[p];
+    d.gather(src, out + i * g.block_bytes);
+  }
+}
+
+}  // namespace
+
+std::vector<uint8_t> cuda_unpack(WeightLayout layout, const TensorView& packed) {
+  const CudaLayoutDef& d = def_of(layout);
+  const Geometry g = geometry(d, packed, "unpack");
+  std::vector<uint8_t> out(static_cast<size_t>(g.total_blocks) * g.block_bytes);
+  gather_blocks(d, g, packed, 0, g.total_blocks, out.data());
+  return out;
+}
+
 void cuda_dequantize_rows(WeightLayout layout, const TensorView& view, int64_t row_begin, int64_t row_end,
                           float* out) {
   const CudaLayoutDef& d = def_of(layout);
   const Geometry g = geometry(d, view, "dequantize_rows_in_layout");
   if (row_begin < 0 || row_end > g.rows || row_begin > row_end)
     throw_internal("dequantize_rows_in_layout: rows out of range");
-  const uint8_t* planes[kMaxPlanes] = {};
-  for (int p = 0; p < d.planes; ++p) planes[p] = view.bytes.data() + cuda_layout_plane_offset(layout, g.total_blocks, p);
   // Gather the rows back into row_major blocks, then use the one block decoder.
   const int64_t nblocks = (row_end - row_begin) * g.blocks_per_row;
   std::vector<uint8_t> blocks(static_cast<size_t>(nblocks) * g.block_bytes);
-  for (int64_t i = 0; i < nblocks; ++i) {
-    const int64_t b = row_begin * g.blocks_per_row + i;
-    const uint8_t* src[kMaxPlanes];
-    for (int p = 0; p < d.planes; ++p) src[p] = planes[p] + b * d.plane_bytes[p];
-    d.gather(src, blocks.data() + i * g.block_bytes);
-  }
+  gather_blocks(d, g, view, row_begin * g.blocks_per_row, nblocks, blocks.data());
   TensorView rows_view{d.dtype, {row_end - row_begin, view.cols()}, blocks, view.scales};
   dequantize_rows(rows_view, 0, row_end - row_begin, out);
 }

@@ -18,6 +18,7 @@ uint64_t cuda_layout_plane_offset(WeightLayout layout, int64_t total_blocks, int
 // (offset, bytes) of each plane of a tensor of `total_blocks` blocks.
 std::vector<std::pair<uint64_t, uint64_t>> cuda_layout_planes(WeightLayout layout, int64_t total_blocks);
 std::vector<uint8_t> cuda_repack(WeightLayout layout, const TensorView& row_major);
+std::vector<uint8_t> cuda_unpack(WeightLayout layout, const TensorView& packed);  // cuda_repack's inverse
 void cuda_dequantize_rows(WeightLayout layout, const TensorView& view, int64_t row_begin, int64_t row_end,
                           float* out);
 

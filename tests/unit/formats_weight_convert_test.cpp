@@ -149,21 +149,26 @@ TEST(WeightConvert, VectorsAndUnchangedTypes) {
 }
 
 // A weight in a target layout goes back to row_major byte for byte (unpack, repack's inverse; rows
-// not a multiple of cpu_r16's 16 included), and on to another encoding from there.
+// not a multiple of cpu_r16's 16 included; the CUDA layouts too, so that aprc verify's reference can
+// read a cuda plan's own weights), and on to another encoding from there.
 TEST(WeightConvert, PackedLayoutsGoBackToRowMajorLosslessly) {
-  for (DType dt : {DType::Q8_0, DType::Q5_0, DType::Q4_K, DType::Q6_K})
+  const std::pair<WeightLayout, DType> packings[] = {
+      {WeightLayout::CpuR16, DType::Q8_0},  {WeightLayout::CpuR16, DType::Q5_0},  {WeightLayout::CpuR16, DType::Q4_K},
+      {WeightLayout::CpuR16, DType::Q6_K},  {WeightLayout::CudaQ4K, DType::Q4_K}, {WeightLayout::CudaQ5K, DType::Q5_K},
+      {WeightLayout::CudaQ6K, DType::Q6_K}, {WeightLayout::CudaQ8_0, DType::Q8_0}, {WeightLayout::CudaQ5_0, DType::Q5_0}};
+  for (const auto& [layout, dt] : packings)
     for (int64_t rows : {1, 16, 37}) {
-      SCOPED_TRACE(std::string(dtype_name(dt)) + ", " + std::to_string(rows) + " rows");
+      SCOPED_TRACE(std::string(layout_name(layout)) + ", " + dtype_name(dt) + ", " + std::to_string(rows) + " rows");
       const int64_t cols = format_info(dt).block_weights * 3;
       const std::vector<float> x = normal_values(rows, cols, static_cast<uint32_t>(rows) * 31 + 5);
       const std::vector<uint8_t> rm = stored(dt, x, rows, cols);
-      const std::vector<uint8_t> packed = repack(WeightLayout::CpuR16, TensorView{dt, {rows, cols}, rm});
+      const std::vector<uint8_t> packed = repack(layout, TensorView{dt, {rows, cols}, rm});
       ASSERT_NE(packed, rm);
       const TensorView view{dt, {rows, cols}, packed};
-      EXPECT_EQ(unpack(WeightLayout::CpuR16, view), rm);
-      EXPECT_EQ(convert_weight(view, dt, ScaleGranularity::PerChannel, WeightLayout::RowMajor, WeightLayout::CpuR16), rm);
+      EXPECT_EQ(unpack(layout, view), rm);
+      EXPECT_EQ(convert_weight(view, dt, ScaleGranularity::PerChannel, WeightLayout::RowMajor, layout), rm);
       const std::vector<uint8_t> f32 =
-          convert_weight(view, DType::F32, ScaleGranularity::PerChannel, WeightLayout::RowMajor, WeightLayout::CpuR16);
+          convert_weight(view, DType::F32, ScaleGranularity::PerChannel, WeightLayout::RowMajor, layout);
       EXPECT_EQ(f32, convert_weight(TensorView{dt, {rows, cols}, rm}, DType::F32, ScaleGranularity::PerChannel,
                                     WeightLayout::RowMajor));
     }

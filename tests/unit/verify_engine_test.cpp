@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include "aprc/error.h"
@@ -278,8 +279,8 @@ namespace aprc::verify {
 namespace {
 
 // The reference's weights from a plan that stores a symbol more than once (one entry per target
-// layout): the entry it can give back unchanged or rearrange back losslessly is used, whatever the
-// order; when none can, the error asks for the model file.
+// layout): the entry it can give back unchanged or rearrange back losslessly (a cpu or a cuda layout)
+// is used, whatever the order; when none can, the error asks for the model file.
 TEST(PlanWeightsSource, TakesTheEntryItCanGiveBackLosslessly) {
   std::mt19937 rng(23);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -287,17 +288,16 @@ TEST(PlanWeightsSource, TakesTheEntryItCanGiveBackLosslessly) {
   std::vector<float> x(static_cast<size_t>(rows * cols));
   for (float& v : x) v = u(rng);
   const std::vector<uint8_t> q8 = quantize_tensor(DType::Q8_0, x.data(), rows, cols);
-  const std::vector<uint8_t> packed = repack(WeightLayout::CpuR16, TensorView{DType::Q8_0, {rows, cols}, q8});
   const std::vector<uint8_t> f16 = quantize_tensor(DType::F16, x.data(), rows, cols);
   const reference::WeightDecl decl{"w", "w", DType::Q8_0, {rows, cols}, WeightLayout::RowMajor, ScaleGranularity::PerChannel};
 
-  auto write = [&](const std::string& path, bool with_packed) {
+  auto write = [&](const std::string& path, std::optional<WeightLayout> packed) {
     PlanWriter writer(path);
     PlanWeight cast{"w", "w", DType::F16, WeightLayout::RowMajor, ScaleGranularity::PerChannel, {rows, cols}};
     writer.add_weight(cast, f16);  // another encoding: cannot give the q8_0 values back
-    if (with_packed) {
-      PlanWeight r16{"w", "w", DType::Q8_0, WeightLayout::CpuR16, ScaleGranularity::PerChannel, {rows, cols}};
-      writer.add_weight(r16, packed);
+    if (packed) {
+      PlanWeight w{"w", "w", DType::Q8_0, *packed, ScaleGranularity::PerChannel, {rows, cols}};
+      writer.add_weight(w, repack(*packed, TensorView{DType::Q8_0, {rows, cols}, q8}));
     }
     PlanManifest m;
     m.source = "test";
@@ -307,12 +307,15 @@ TEST(PlanWeightsSource, TakesTheEntryItCanGiveBackLosslessly) {
     writer.finish(m);
   };
   test::TempDir dir;
-  write(dir.file("two.plan"), true);
-  PlanWeights two(Plan::open(dir.file("two.plan")));
-  const TensorView got = two.weight(decl);
-  EXPECT_EQ(std::vector<uint8_t>(got.bytes.begin(), got.bytes.end()), q8);
+  for (WeightLayout layout : {WeightLayout::CpuR16, WeightLayout::CudaQ8_0}) {
+    SCOPED_TRACE(layout_name(layout));
+    write(dir.file("two.plan"), layout);
+    PlanWeights two(Plan::open(dir.file("two.plan")));
+    const TensorView got = two.weight(decl);
+    EXPECT_EQ(std::vector<uint8_t>(got.bytes.begin(), got.bytes.end()), q8);
+  }
 
-  write(dir.file("cast.plan"), false);
+  write(dir.file("cast.plan"), std::nullopt);
   PlanWeights cast(Plan::open(dir.file("cast.plan")));
   try {
     cast.weight(decl);
