@@ -166,16 +166,8 @@ Activation add(const Activation& a, const Activation& b) {
 }
 
 Activation fp8_per_token(const Activation& x) {
-  Activation out(x.rows, x.cols);
-  for (int64_t t = 0; t < x.rows; ++t) {
-    const float* in = x.row(t);
-    float amax = 0;
-    for (int64_t i = 0; i < x.cols; ++i) amax = std::max(amax, std::fabs(in[i]));
-    const float scale = amax / 448.0f;
-    const float inv = scale > 0 ? 1.0f / scale : 0.0f;
-    float* o = out.row(t);
-    for (int64_t i = 0; i < x.cols; ++i) o[i] = fp8e4m3_hi_lo(in[i] * inv) * scale;
-  }
+  Activation out = x;
+  for (int64_t t = 0; t < x.rows; ++t) fp8_per_token_row(out.row(t), x.cols);
   return out;
 }
 

@@ -237,6 +237,13 @@ uint16_t f32_to_bf16(float f) {
 uint8_t f32_to_fp8e4m3(float f) { return aprc_f32_to_fp8e4m3(f); }
 float fp8e4m3_hi_lo(float v) { return aprc_fp8e4m3_hi_lo(v); }
 
+void fp8_per_token_row(float* x, int64_t n) {
+  float amax = 0;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float scale = amax / 448.0f, inv = scale > 0 ? 1.0f / scale : 0.0f;
+  for (int64_t i = 0; i < n; ++i) x[i] = aprc_fp8e4m3_hi_lo(x[i] * inv) * scale;
+}
+
 namespace {
 
 // The block quantizers are in quantize_blocks.cpp; the K-quants with their error-minimizing search.

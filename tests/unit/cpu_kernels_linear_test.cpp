@@ -2,7 +2,6 @@
 // reference computed from the weights as aprc::dequantize_rows reads them: every weight format and
 // layout, the RMSNorm prologue, biases, the SwiGLU and residual epilogues, several weights at once.
 #include "aprc/error.h"
-#include "aprc/formats/blocks.h"
 #include "cpu_kernels_test_util.h"
 
 namespace aprc::test {
@@ -54,16 +53,16 @@ void check_linear(CpuModule& mod, LinearData& d, int64_t T, bool alias, Rng& rng
       const double inv = 1 / std::sqrt(ss / K + s.eps);
       for (int64_t k = 0; k < K; ++k) xn[t * K + k] *= inv * d.gamma_vals[k];
     }
-  // per-token fp8 activations: each normalized row, times 1 / (max|row| / 448), as two e4m3 terms
-  // through blocks.h's integer encoder (aprc_fp8e4m3_hi_lo, the interpreter's rule)
-  if (s.fp8_activations)
+  // per-token fp8 activations: each normalized row (in f32, as the kernels have it) through the
+  // interpreter's rule (formats.h, fp8_per_token_row: two e4m3 terms a value)
+  if (s.fp8_activations) {
+    std::vector<float> row(K);
     for (int64_t t = 0; t < T; ++t) {
-      float amax = 0;
-      for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(float(xn[t * K + k])));
-      const float scale = amax / 448.0f, inv = scale > 0 ? 1.0f / scale : 0.0f;
-      for (int64_t k = 0; k < K; ++k)
-        xn[t * K + k] = double(aprc_fp8e4m3_hi_lo(float(xn[t * K + k]) * inv)) * scale;
+      for (int64_t k = 0; k < K; ++k) row[k] = float(xn[t * K + k]);
+      fp8_per_token_row(row.data(), K);
+      for (int64_t k = 0; k < K; ++k) xn[t * K + k] = row[k];
     }
+  }
   auto matmul = [&](size_t i) {
     const int64_t N = s.weights[i].rows;
     std::vector<double> y(T * N);

@@ -60,12 +60,7 @@ TestWeight make_weight(DType dtype, WeightLayout layout, int64_t rows, int64_t c
 }
 
 void fp8_per_token(std::vector<float>& x, int64_t T, int64_t K) {
-  for (int64_t t = 0; t < T; ++t) {
-    float amax = 0;
-    for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[t * K + k]));
-    const float scale = amax / 448.f, inv = scale > 0 ? 1.f / scale : 0.f;
-    for (int64_t k = 0; k < K; ++k) x[t * K + k] = aprc_fp8e4m3_hi_lo(x[t * K + k] * inv) * scale;
-  }
+  for (int64_t t = 0; t < T; ++t) fp8_per_token_row(x.data() + t * K, K);
 }
 
 double rel_error(const std::vector<float>& got, const std::vector<float>& ref) {

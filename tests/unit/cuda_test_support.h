@@ -55,8 +55,7 @@ TestWeight make_weight(DType dtype, WeightLayout layout, int64_t rows, int64_t c
                        ScaleGranularity scales = ScaleGranularity::PerChannel);
 
 // Dynamic per-token fp8 activations, as the reference interpreter's fp8_per_token: each of the T rows
-// of K values, times 1 / (max|row| / 448), as two e4m3 terms (aprc_fp8e4m3_hi_lo), then dequantized in
-// place.
+// of K values through fp8_per_token_row (formats.h), in place.
 void fp8_per_token(std::vector<float>& x, int64_t T, int64_t K);
 
 // max |a - b| / max |ref|; +inf if anything is NaN or the sizes differ.

@@ -73,9 +73,8 @@ Activation mul(const Activation& a, const Activation& b);
 Activation add(const Activation& a, const Activation& b);
 
 // Dynamic per-token fp8 activations (aprc.fp8_per_token_activations): each row, times 1/scale with
-// the scale max|row| / 448, as two e4m3 terms (blocks.h, aprc_fp8e4m3_hi_lo: nearest even,
-// saturating), then dequantized, so that a product with it is the sum of the products of each term's
-// fp8 codes times both scales.
+// the scale max|row| / 448, as two e4m3 terms, then dequantized (formats.h, fp8_per_token_row), so
+// that a product with it is the sum of the products of each term's fp8 codes times both scales.
 Activation fp8_per_token(const Activation& x);
 
 // The last row of x (what `logits last_only` projects).

@@ -91,4 +91,8 @@ float fp8e4m3_to_f32(uint8_t b);
 uint8_t f32_to_fp8e4m3(float f);  // round to nearest even, saturating at +-448
 float fp8e4m3_hi_lo(float v);      // a per-token fp8 activation's two e4m3 terms, summed (blocks.h)
 
+// One token's row of per-token fp8 activations (aprc.fp8_per_token_activations), in place: the scale
+// max|x| / 448, each value times 1 / scale as its two e4m3 terms (fp8e4m3_hi_lo), times the scale.
+void fp8_per_token_row(float* x, int64_t n);
+
 }  // namespace aprc
